@@ -1,0 +1,1 @@
+"""Alembic migrations of the run store, shipped in the wheel as `tracer.migrations`."""

@@ -1,0 +1,1 @@
+"""One file per schema version; never edited after it lands."""

@@ -1,0 +1,163 @@
+"""The store's schema, in SQLAlchemy Core: the single source the migrations are checked against.
+
+A run lives twice, on purpose. `run_log` holds, in order, the RFC 6902 ops that built the run's
+JSON document (the history, replayable with `tracer.log`); `runs` holds the document as it is
+now, plus the columns the viewer filters and sorts on, all derived from that document. Only
+`runs` is read on the hot paths; `run_log` is appended to and read when a run is replayed.
+
+Portability (SQLite now, PostgreSQL too, one migration for both):
+
+- Ids are 36-character UUID strings. UUIDv7 strings sort by creation time, so new rows land at
+  the right edge of every id index, and the same text compares the same on both databases.
+- JSON is stored as text written by `tracer._json.dumps`, never as a database JSON type: the
+  document read back is byte-for-byte what was written, on either database.
+- Times are `DateTime(timezone=True)`: `timestamptz` on PostgreSQL, a fixed-width
+  `YYYY-MM-DD HH:MM:SS.ffffff` UTC string on SQLite; both sort by time.
+- Indexes are plain ascending column lists (both databases scan them backwards for
+  "newest first"), matched to the viewer's queries; every extra index costs insert speed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = ["metadata", "projects", "runs", "run_log", "feedback", "datasets", "examples", "ID_LENGTH"]
+
+#: Length of a UUID in its canonical text form.
+ID_LENGTH = 36
+
+# Named constraints, so a later migration can drop or alter them by name on both databases.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _id(name: str = "id", *args: object, **kwargs: object) -> Column:
+    return Column(name, String(ID_LENGTH), *args, **kwargs)  # type: ignore[arg-type]
+
+
+def _time(name: str, nullable: bool = False) -> Column:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+projects = Table(
+    "projects",
+    metadata,
+    _id(primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("description", Text),
+    _time("created_at"),
+    Column("metadata", Text),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    _id(primary_key=True),
+    _id("project_id", ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    _id("trace_id", nullable=False),
+    _id("parent_run_id"),
+    Column("dotted_order", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("run_type", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    _time("start_time"),
+    _time("end_time", nullable=True),
+    Column("latency_ms", Float),
+    # Milliseconds from the start of the run to its first streamed token.
+    Column("first_token_ms", Float),
+    Column("prompt_tokens", Integer),
+    Column("completion_tokens", Integer),
+    Column("total_tokens", Integer),
+    Column("cost", Float),
+    Column("model_name", Text),
+    # JSON array of strings.
+    Column("tags", Text, nullable=False),
+    # The first characters of the error, for lists; the whole text is in `doc`.
+    Column("error", Text),
+    _id("reference_example_id"),
+    # The whole run document, as JSON: what readers return.
+    Column("doc", Text, nullable=False),
+    # Latest runs of a project, optionally of one type or status: equality columns first, then
+    # the sort column, so "newest 50" is an index range read backwards.
+    Index(None, "project_id", "start_time"),
+    Index(None, "project_id", "run_type", "start_time"),
+    Index(None, "project_id", "status", "start_time"),
+    # A trace as a tree, in dotted order (parents before children, siblings by start).
+    Index(None, "trace_id", "dotted_order"),
+    Index(None, "parent_run_id"),
+)
+
+# An ordinary rowid table, not SQLite's WITHOUT ROWID: ops rows are about a kilobyte, more than
+# fits in a WITHOUT ROWID b-tree cell, and the overflow pages halved the write rate here.
+run_log = Table(
+    "run_log",
+    metadata,
+    _id("run_id", ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    # JSON array of the RFC 6902 ops written in this change, in order.
+    Column("ops", Text, nullable=False),
+    _time("written_at"),
+    PrimaryKeyConstraint("run_id", "seq"),
+)
+
+# No foreign key to `runs`: feedback may arrive before the background writer stores its run.
+feedback = Table(
+    "feedback",
+    metadata,
+    _id(primary_key=True),
+    _id("run_id", nullable=False),
+    _id("trace_id"),
+    Column("key", Text, nullable=False),
+    Column("score", Float),
+    Column("value", Text),
+    Column("comment", Text),
+    Column("correction", Text),
+    Column("source", Text),
+    _time("created_at"),
+    _time("modified_at"),
+    Index(None, "run_id"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    _id(primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("description", Text),
+    Column("metadata", Text),
+    _time("created_at"),
+    _time("modified_at"),
+)
+
+examples = Table(
+    "examples",
+    metadata,
+    _id(primary_key=True),
+    _id("dataset_id", ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    Column("inputs", Text, nullable=False),
+    Column("outputs", Text),
+    Column("metadata", Text),
+    _id("source_run_id"),
+    Column("split", Text),
+    _time("created_at"),
+    _time("modified_at"),
+    Index(None, "dataset_id", "created_at"),
+)

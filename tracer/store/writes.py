@@ -1,0 +1,225 @@
+"""Writing run changes: one transaction per flush, two executemany calls, nothing per row in SQL.
+
+The background writer hands over about a thousand `RunChange`s at a time and must sustain tens
+of thousands of runs a second, so everything per row happens before the transaction starts
+(the write lock is shared by every traced process): columns are derived from each document,
+JSON is serialized with the Rust serializer, and rows are plain tuples in the column order of
+statements compiled once by SQLAlchemy for the database's dialect. Then, under the lock, new
+project names become ids, `runs` rows are upserted (`INSERT ... ON CONFLICT (id) DO UPDATE`,
+the same SQL on SQLite and PostgreSQL) and one `run_log` row is appended per change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from .._ids import uuid7
+from .._json import dumps
+from .changes import RunChange
+from .engine import describe
+from .errors import StoreError
+from .tables import projects, run_log, runs
+
+__all__ = ["RunWriter", "ERROR_EXCERPT"]
+
+#: Characters of a run's error kept in the `runs.error` column (the document has all of it).
+ERROR_EXCERPT = 1000
+
+_RUN_COLUMNS = tuple(column.name for column in runs.c)
+_PROJECT_SLOT = _RUN_COLUMNS.index("project_id")
+_LOG_COLUMNS = ("run_id", "seq", "ops", "written_at")
+# Backoff before each retry of a batch that found the database locked: the busy timeout has
+# already waited, so a few short retries are enough to ride out a checkpoint or a long reader.
+_RETRY_DELAYS = (0.05, 0.2, 0.5)
+
+
+def _insert(dialect_name: str) -> Callable[..., Any]:
+    return sqlite.insert if dialect_name == "sqlite" else postgresql.insert
+
+
+def _utc(value: str) -> datetime:
+    """An ISO-8601 time as an aware UTC datetime (a time without offset is taken as UTC)."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _sqlite_time(value: datetime) -> str:
+    # Exactly SQLAlchemy's storage format for DateTime on SQLite, so Core reads parse it.
+    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _same_time(value: datetime) -> datetime:
+    return value
+
+
+def _ms(start: datetime, end: datetime | None) -> float | None:
+    return None if end is None else (end - start).total_seconds() * 1000.0
+
+
+class _Statement:
+    """A statement compiled once for a dialect, and its rows in the driver's parameter form."""
+
+    def __init__(self, statement: Any, engine: Engine, columns: Sequence[str]) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql = compiled.string
+        self._columns = tuple(columns)
+        self._positional = bool(compiled.positional)
+        order = tuple(compiled.positiontup or ()) if self._positional else self._columns
+        # Rows are built in `columns` order; reorder only if the compiled statement differs.
+        self._order = None if order == self._columns else [self._columns.index(name) for name in order]
+
+    def params(self, rows: Iterable[Sequence[Any]]) -> list[Any]:
+        if not self._positional:
+            return [dict(zip(self._columns, row)) for row in rows]
+        if self._order is None:
+            return [tuple(row) for row in rows]
+        order = self._order
+        return [tuple(row[i] for i in order) for row in rows]
+
+
+class RunWriter:
+    """Persists batches of `RunChange`s for one store; caches project ids across batches."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        name = engine.dialect.name
+        self._insert = _insert(name)
+        self._time = _sqlite_time if name == "sqlite" else _same_time
+        upsert = self._insert(runs)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[runs.c.id],
+            set_={column.name: upsert.excluded[column.name] for column in runs.c if column.name != "id"},
+        )
+        self._runs = _Statement(upsert, engine, _RUN_COLUMNS)
+        self._log = _Statement(run_log.insert(), engine, _LOG_COLUMNS)
+        #: Project name -> id, only for projects known to be committed.
+        self._project_ids: dict[str, str] = {}
+
+    def write(self, changes: Sequence[RunChange]) -> None:
+        """Store `changes` in one transaction: all of them, or none and a `StoreError`."""
+        if not changes:
+            return
+        run_rows, project_names, log_rows = self._prepare(changes)
+        log_params = self._log.params(log_rows)
+        retried_integrity = False
+        attempt = 0
+        while True:
+            try:
+                self._transaction(run_rows, project_names, log_params)
+                return
+            except OperationalError as exc:
+                if not _is_locked(exc) or attempt >= len(_RETRY_DELAYS):
+                    raise self._error(changes, exc) from exc
+                time.sleep(_RETRY_DELAYS[attempt])
+                attempt += 1
+            except IntegrityError as exc:
+                # A cached project may have been deleted since (by the viewer): look again, once.
+                if retried_integrity or not self._project_ids:
+                    raise self._error(changes, exc) from exc
+                self._project_ids.clear()
+                retried_integrity = True
+            except SQLAlchemyError as exc:
+                raise self._error(changes, exc) from exc
+
+    def _error(self, changes: Sequence[RunChange], exc: BaseException) -> StoreError:
+        cause = getattr(exc, "orig", None) or exc
+        return StoreError(
+            f"Could not write {len(changes)} run changes to {describe(self._engine.url)}: {cause}"
+        )
+
+    def _transaction(self, run_rows: list[list[Any]], project_names: list[str], log_params: list[Any]) -> None:
+        with self._engine.begin() as connection:
+            ids, new = self._resolve_projects(connection, set(project_names))
+            for row, project in zip(run_rows, project_names):
+                row[_PROJECT_SLOT] = ids[project]
+            connection.exec_driver_sql(self._runs.sql, self._runs.params(run_rows))
+            connection.exec_driver_sql(self._log.sql, log_params)
+        # Only now: a rolled-back transaction must not leave ids of projects that do not exist.
+        self._project_ids.update(new)
+
+    def _resolve_projects(self, connection: Connection, names: set[str]) -> tuple[dict[str, str], dict[str, str]]:
+        """Ids for `names`, creating missing projects; second value: the ids not cached before."""
+        cached = self._project_ids
+        missing = [name for name in names if name not in cached]
+        if not missing:
+            return cached, {}
+        now = datetime.now(timezone.utc)
+        connection.execute(
+            self._insert(projects).on_conflict_do_nothing(index_elements=[projects.c.name]),
+            [{"id": str(uuid7()), "name": name, "created_at": now} for name in missing],
+        )
+        # Another process may have created some of them first: read back whichever id won.
+        found = connection.execute(select(projects.c.name, projects.c.id).where(projects.c.name.in_(missing)))
+        new = {name: project_id for name, project_id in found}
+        return {**cached, **new}, new
+
+    def _prepare(self, changes: Sequence[RunChange]) -> tuple[list[list[Any]], list[str], list[tuple[Any, ...]]]:
+        """`runs` rows (project names still to resolve), their project names, `run_log` rows."""
+        # One `runs` row per run, from the latest document of that run in this batch: the
+        # PostgreSQL upsert may not touch one row twice in a statement.
+        latest: dict[str, RunChange] = {}
+        for change in changes:
+            previous = latest.get(change.run_id)
+            if previous is None or change.seq >= previous.seq:
+                latest[change.run_id] = change
+        run_rows: list[list[Any]] = []
+        project_names: list[str] = []
+        for change in latest.values():
+            row, project = self._run_row(change)
+            run_rows.append(row)
+            project_names.append(project)
+        written_at = self._time(datetime.now(timezone.utc))
+        log_rows = [(change.run_id, change.seq, dumps(change.ops), written_at) for change in changes]
+        return run_rows, project_names, log_rows
+
+    def _run_row(self, change: RunChange) -> tuple[list[Any], str]:
+        doc = change.doc
+        try:
+            start = _utc(doc["start_time"])
+            end_text = doc.get("end_time")
+            end = _utc(end_text) if end_text else None
+            first_token_text = doc.get("first_token_time")
+            first_token = _utc(first_token_text) if first_token_text else None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(f"Run {change.run_id} has no valid start_time/end_time ({exc!r}); batch not written.") from exc
+        error = doc.get("error")
+        status = doc.get("status") or ("error" if error else "success" if end else "running")
+        to_time = self._time
+        row = [
+            change.run_id,
+            None,  # project_id, resolved in the transaction
+            doc.get("trace_id") or change.run_id,
+            doc.get("parent_run_id"),
+            doc.get("dotted_order") or "",
+            doc.get("name") or "",
+            doc.get("run_type") or "chain",
+            status,
+            to_time(start),
+            None if end is None else to_time(end),
+            _ms(start, end),
+            _ms(start, first_token),
+            doc.get("prompt_tokens"),
+            doc.get("completion_tokens"),
+            doc.get("total_tokens"),
+            doc.get("cost"),
+            doc.get("model_name"),
+            dumps(doc.get("tags") or []),
+            None if error is None else str(error)[:ERROR_EXCERPT],
+            doc.get("reference_example_id"),
+            dumps(doc),
+        ]
+        return row, str(doc.get("project") or "default")
+
+
+def _is_locked(exc: OperationalError) -> bool:
+    message = str(exc.orig).lower()
+    return "locked" in message or "busy" in message
