@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from ._rundoc import RunBuilder
 from .store.changes import RunChange
 
-__all__ = ["Writer", "Sink", "writer_for", "flush_all", "all_writers"]
+__all__ = ["Writer", "Sink", "writer_for", "flush_all", "close_all", "all_writers"]
 
 _log = logging.getLogger("tracer")
 
@@ -73,6 +73,7 @@ class Writer:
         #: Events the builder could not turn into a document.
         self.faulty_events = 0
         self._warned: set[str] = set()
+        self._closing = False
         self._thread = threading.Thread(target=self._loop, name=f"tracer-writer-{name}", daemon=True)
         self._thread.start()
 
@@ -106,6 +107,13 @@ class Writer:
 
     # -- the writer thread ----------------------------------------------------------------------
 
+    def close(self, timeout: float | None = None) -> bool:
+        """Write what is queued, stop the thread and close the sink. False on timeout."""
+        self._closing = True
+        self._wake.set()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     def _loop(self) -> None:
         while True:
             self._wake.wait(self._interval)
@@ -115,6 +123,14 @@ class Writer:
                 self._drain()
             except Exception as exc:  # a bug here must not kill the thread
                 self._warn("loop", f"chat-tracer: the trace writer hit an unexpected error: {exc!r}")
+            if self._closing:
+                break
+        close = getattr(self._sink, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception as exc:
+                self._warn("close", f"chat-tracer: could not close the {self.name}: {exc!r}")
 
     def _drain(self) -> None:
         queue = self._queue
@@ -192,6 +208,15 @@ def all_writers() -> list[Writer]:
 def flush_all(timeout: float | None = None) -> bool:
     """Flush every writer; True if all finished within `timeout` (each)."""
     return all([writer.flush(timeout) for writer in all_writers()])
+
+
+def close_all(timeout: float | None = None) -> None:
+    """Flush and stop every writer (they start again on the next traced run)."""
+    with _lock:
+        writers = list(_writers.values())
+        _writers.clear()
+    for writer in writers:
+        writer.close(timeout)
 
 
 def _at_exit() -> None:

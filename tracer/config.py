@@ -9,6 +9,7 @@ explicit `Settings` instead of patching the environment.
 from __future__ import annotations
 
 import contextvars
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -33,14 +34,17 @@ def _flag(value: str | None) -> bool:
 
 
 def _rate(value: str | None) -> float:
+    """The sampling rate; a bad value keeps every trace (and says so) rather than breaking the
+    program that set it."""
     if value is None:
         return 1.0
     try:
         rate = float(value)
     except ValueError:
-        raise ValueError(f"LANGCHAIN_TRACING_SAMPLING_RATE must be a number between 0 and 1, not {value!r}") from None
+        rate = -1.0
     if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"LANGCHAIN_TRACING_SAMPLING_RATE must be between 0 and 1, not {rate}")
+        logging.getLogger("tracer").warning("LANGCHAIN_TRACING_SAMPLING_RATE=%r is not a number from 0 to 1; keeping every trace.", value)
+        return 1.0
     return rate
 
 

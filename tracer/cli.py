@@ -1,0 +1,171 @@
+"""The `tracer` command: `demo`, `runs`, `db upgrade` / `db current`.
+
+Built on click (which Flask brings). Every command turns the errors a user can cause (a bad
+URL, a database that is not there or not upgraded, a bad setting) into one sentence through
+`click.ClickException`; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from .config import Settings, get_settings
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(command: F) -> F:
+    """Show the errors a user can cause as one sentence."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+        from .store import StoreError
+
+        try:
+            return command(*args, **kwargs)
+        except (StoreError, ValueError, OSError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        except ArgumentError as exc:
+            raise click.ClickException(f"The database URL is not valid: {exc}") from exc
+        except SQLAlchemyError as exc:
+            raise click.ClickException(f"The database failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _store_exists(settings: Settings) -> bool:
+    """False for a SQLite store whose file was never created (nothing traced yet)."""
+    return bool(settings.database_url) or (settings.home / "traces.db").exists()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="chat-tracer", prog_name="tracer")
+def main() -> None:
+    """chat-tracer: local-first tracing for chat-model applications.
+
+    Set LANGCHAIN_TRACING_V2=true, run your program, then look at its runs here.
+    """
+
+
+@main.command()
+@click.option("--project", "-p", default="demo", show_default=True, help="Project to record the demo's runs in.")
+@click.option("--quiet", "-q", is_flag=True, help="Print the outputs only, not the code of each cell.")
+@_friendly
+def demo(project: str, quiet: bool) -> None:
+    """Run the chat-model quickstart on the offline model, with tracing on."""
+    from .demo import run_quickstart
+    from .store import open_store
+    from .tracing import flush, tracing_enabled
+
+    settings = _settings()
+    with tracing_enabled(project_name=project):
+        run_quickstart(echo=not quiet)
+    if not flush(timeout=60):
+        raise click.ClickException("The demo's runs could not all be written within 60 seconds.")
+    with open_store(settings.store_url) as store:
+        count = store.count_runs(project_name=project)
+        where = store.url
+    click.echo(f"Recorded {count} runs in project {project!r} of the store at {where}.")
+    click.echo(f"List them with:  tracer runs --project {project}")
+
+
+@main.command()
+@click.option("--project", "-p", help="Only this project's runs.")
+@click.option("--type", "run_type", type=click.Choice(["llm", "chain", "tool", "retriever", "prompt", "parser", "embedding"]), help="Only runs of this type.")
+@click.option("--status", type=click.Choice(["running", "success", "error"]), help="Only runs with this status.")
+@click.option("--limit", "-n", default=20, show_default=True, type=click.IntRange(1, 10_000), help="How many runs, newest first.")
+@_friendly
+def runs(project: str | None, run_type: str | None, status: str | None, limit: int) -> None:
+    """List recent runs: time, project, name, type, status, latency, tokens."""
+    from .store import open_store
+
+    settings = _settings()
+    if not _store_exists(settings):
+        click.echo("No runs yet. Set LANGCHAIN_TRACING_V2=true and run your program, or try `tracer demo`.")
+        return
+    with open_store(settings.store_url) as store:
+        found = store.list_runs(project_name=project, run_type=run_type, status=status, limit=limit)
+    if not found:
+        click.echo("No runs match." if project or run_type or status else "No runs yet. Try `tracer demo`.")
+        return
+    rows = [
+        (
+            run.start_time.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            run.project,
+            run.name,
+            run.run_type,
+            run.status,
+            _latency(run.latency),
+            "" if run.total_tokens is None else str(run.total_tokens),
+        )
+        for run in found
+    ]
+    click.echo(_table(("time", "project", "name", "type", "status", "latency", "tokens"), rows, right=(5, 6)))
+
+
+def _latency(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 0.001:
+        return f"{seconds * 1000:.2f} ms"
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)])
+
+
+@main.group()
+def db() -> None:
+    """The store's schema (Alembic migrations)."""
+
+
+@db.command()
+@_friendly
+def upgrade() -> None:
+    """Bring the store's schema to the newest revision (needed for PostgreSQL)."""
+    from .store import upgrade as upgrade_store
+    from .store.engine import describe, parse_url
+
+    settings = _settings()
+    revision = upgrade_store(settings.store_url)
+    click.echo(f"The store at {describe(parse_url(settings.store_url))} is at revision {revision} (the newest).")
+
+
+@db.command()
+@_friendly
+def current() -> None:
+    """Show the store's schema revision."""
+    from .store import current_revision
+    from .store.engine import describe, parse_url
+    from .store.migrate import head_revision
+
+    settings = _settings()
+    revision = current_revision(settings.store_url)
+    where = describe(parse_url(settings.store_url))
+    if revision is None:
+        click.echo(f"The store at {where} has no schema yet; `tracer db upgrade` creates it.")
+    else:
+        newest = head_revision()
+        click.echo(f"The store at {where} is at revision {revision}" + (" (the newest)." if revision == newest else f"; the newest is {newest}: run `tracer db upgrade`."))
+
