@@ -33,6 +33,8 @@ def _friendly(command: F) -> F:
             return command(*args, **kwargs)
         except (StoreError, ValueError, OSError) as exc:
             raise click.ClickException(str(exc)) from exc
+        except ModuleNotFoundError as exc:
+            raise click.ClickException(f"The database driver {exc.name!r} is not installed: pip install {exc.name}") from exc
         except ArgumentError as exc:
             raise click.ClickException(f"The database URL is not valid: {exc}") from exc
         except SQLAlchemyError as exc:
@@ -169,3 +171,5 @@ def current() -> None:
         newest = head_revision()
         click.echo(f"The store at {where} is at revision {revision}" + (" (the newest)." if revision == newest else f"; the newest is {newest}: run `tracer db upgrade`."))
 
+if __name__ == "__main__":
+    main()

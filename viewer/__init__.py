@@ -1,0 +1,1 @@
+"""The local web viewer and HTTP API (Flask)."""
