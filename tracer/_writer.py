@@ -102,6 +102,11 @@ class Writer:
         return marker.done.wait(timeout)
 
     @property
+    def alive(self) -> bool:
+        """False once closed: a new writer must take over its destination."""
+        return not self._closing
+
+    @property
     def pending(self) -> int:
         return len(self._queue)
 

@@ -9,6 +9,7 @@ explicit `Settings` instead of patching the environment.
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -79,7 +80,7 @@ class Settings:
             database_url=env.get("TRACER_DATABASE_URL") or None,
         )
 
-    @property
+    @functools.cached_property
     def store_url(self) -> str:
         """The SQLAlchemy URL of the store: `TRACER_DATABASE_URL`, or a SQLite file in `home`."""
         return self.database_url or f"sqlite:///{self.home / 'traces.db'}"

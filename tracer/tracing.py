@@ -48,6 +48,20 @@ def _writer(settings: _config.Settings) -> Writer:
     return writer_for(url, lambda: _open_store_sink(url))
 
 
+_last_destination: tuple[_config.Settings, Writer] | None = None
+
+
+def _writer_cached(settings: _config.Settings) -> Writer:
+    """`_writer`, remembering the last answer: settings rarely change between traces."""
+    global _last_destination
+    last = _last_destination
+    if last is not None and last[0] is settings and last[1].alive:
+        return last[1]
+    writer = _writer(settings)
+    _last_destination = (settings, writer)
+    return writer
+
+
 @dataclass(slots=True)
 class _Open:
     """What a run's children need from it."""
@@ -81,7 +95,7 @@ class Tracer(BaseCallbackHandler):
         else:
             settings = self._settings or _config.get_settings()
             sampled = settings.sampling_rate >= 1.0 or random.random() < settings.sampling_rate
-            writer = _writer(settings) if sampled else None
+            writer = _writer_cached(settings) if sampled else None
             state = _Open(run_id, self.project_name or settings.project, writer, settings.hide_inputs, settings.hide_outputs)
         self._open[run_id] = state
         return state

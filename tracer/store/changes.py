@@ -17,7 +17,9 @@ __all__ = ["RunChange"]
 @dataclass(slots=True)
 class RunChange:
     run_id: str
-    #: The run's JSON document after this flush (LangSmith's run schema; see DESIGN.md).
+    #: The run's document after this flush (LangSmith's run schema; see DESIGN.md). Top-level
+    #: fields are plain values; `inputs`/`outputs` may still hold the caller's pydantic objects
+    #: (messages, an `LLMResult`): serialize with `tracer._json.dumps`, which knows them.
     doc: dict[str, Any]
     #: The RFC 6902 ops added in this flush, in order; the first change of a run starts with
     #: `{"op": "replace", "path": "", "value": {...}}`.
