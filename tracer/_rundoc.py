@@ -190,8 +190,18 @@ def _params_model(params: dict[str, Any] | None) -> str | None:
     return str(name) if name else None
 
 
+_STOPPED = {
+    "GeneratorExit": "GeneratorExit: the caller stopped reading the stream before it ended",
+    "CancelledError": "CancelledError: the task was cancelled before the run ended",
+}
+
+
 def format_error(error: BaseException) -> str:
-    """`repr` of the exception, then its traceback, as LangSmith records errors."""
+    """`repr` of the exception, then its traceback, as LangSmith records errors. A stream
+    abandoned by its reader, or a cancelled task, is said in words: its traceback says nothing."""
+    stopped = _STOPPED.get(type(error).__name__)
+    if stopped is not None:
+        return stopped
     return f"{error!r}\n\n" + "".join(traceback.format_exception(type(error), error, error.__traceback__))
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "start_run",
     "current_run",
     "iterate_in_run",
+    "as_handlers",
     "aiterate_in_run",
     "register_tracer",
     "handler_errors",
@@ -166,6 +167,18 @@ def register_tracer(factory: Callable[[], BaseCallbackHandler | None] | None) ->
     _tracer_factory = factory
 
 
+def _tracer() -> BaseCallbackHandler | None:
+    """The registered tracer, or None if getting it fails (the fault is logged once)."""
+    try:
+        return _tracer_factory() if _tracer_factory is not None else None
+    except Exception as exc:
+        count = handler_errors.get(("Tracer", "factory"), 0)
+        handler_errors[("Tracer", "factory")] = count + 1
+        if count == 0:
+            _log.warning("Tracing is on but the tracer could not start (%r); calls go on untraced.", exc)
+        return None
+
+
 def _call(handler: BaseCallbackHandler, hook: str, *args: Any, **kwargs: Any) -> None:
     try:
         getattr(handler, hook)(*args, **kwargs)
@@ -246,7 +259,9 @@ class RunManager:
             _call(handler, hook, error, run_id=self.run_id, parent_run_id=self.parent_run_id)
 
 
-def _as_handlers(callbacks: Any) -> tuple[BaseCallbackHandler, ...]:
+def as_handlers(callbacks: Any) -> tuple[BaseCallbackHandler, ...]:
+    """The handlers in a `callbacks` value: one handler, a sequence, or a manager-like object
+    with a `handlers` attribute (LangChain's)."""
     if not callbacks:
         return ()
     if isinstance(callbacks, BaseCallbackHandler):
@@ -282,12 +297,12 @@ def start_run(
 
     inheritable = parent.handlers if parent is not None else ()
     if config_callbacks:
-        inheritable = _merge_handlers(inheritable, _as_handlers(config_callbacks))
+        inheritable = _merge_handlers(inheritable, as_handlers(config_callbacks))
     if _tracer_factory is not None and _config.tracing_active():
-        tracer = _tracer_factory()
+        tracer = _tracer()
         if tracer is not None and tracer not in inheritable:
             inheritable = (*inheritable, tracer)
-    handlers = _merge_handlers(inheritable, _as_handlers(local_callbacks)) if local_callbacks else inheritable
+    handlers = _merge_handlers(inheritable, as_handlers(local_callbacks)) if local_callbacks else inheritable
     if not handlers:
         return None
 

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypedDict, TypeVar, cast
 from uuid import UUID
 
-from .callbacks import RunManager, aiterate_in_run, iterate_in_run, start_run
+from .callbacks import RunManager, aiterate_in_run, as_handlers, iterate_in_run, start_run
 
 if TYPE_CHECKING:
     from .log import RunLogPatch
@@ -79,14 +79,10 @@ def merge_configs(*configs: RunnableConfig | None) -> RunnableConfig:
             elif key == "metadata":
                 merged["metadata"] = {**merged.get("metadata", {}), **value}
             elif key == "callbacks" and merged.get("callbacks") and value:
-                merged["callbacks"] = [*_listify(merged["callbacks"]), *_listify(value)]
+                merged["callbacks"] = [*as_handlers(merged["callbacks"]), *as_handlers(value)]
             else:
                 merged[key] = value
     return cast(RunnableConfig, merged)
-
-
-def _listify(callbacks: Any) -> list[Any]:
-    return list(getattr(callbacks, "handlers", callbacks)) if isinstance(callbacks, (list, tuple)) or hasattr(callbacks, "handlers") else [callbacks]
 
 
 def _child_config(config: RunnableConfig, run: RunManager | None) -> RunnableConfig:

@@ -101,11 +101,12 @@ class BaseChatModel(BaseModel, Runnable[LanguageModelInput, BaseMessage]):
     def _invocation_params(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {**self._identifying_params, "_type": self._llm_type, "stop": stop, **kwargs}
 
-    def _start(self, input: Any, config: RunnableConfig, *, stop: list[str] | None = None, kwargs: dict[str, Any] | None = None, run_id: UUID | None = None) -> RunManager | None:  # type: ignore[override]
+    def _start_llm(self, messages: list[BaseMessage], config: RunnableConfig, *, stop: list[str] | None = None, kwargs: dict[str, Any] | None = None, run_id: UUID | None = None) -> RunManager | None:
+        """Start the `llm` run of one conversation (None when nobody listens)."""
         return start_run(
             "llm",
             self.get_name(),
-            [input],
+            [messages],
             config=config,
             local_callbacks=self.callbacks,
             local_tags=self.tags,
@@ -127,7 +128,7 @@ class BaseChatModel(BaseModel, Runnable[LanguageModelInput, BaseMessage]):
             yield cast(BaseMessageChunk, self.invoke(input, config, stop=stop, **kwargs))
             return
         messages = convert_to_messages(input)
-        run = self._start(messages, ensure_config(config), stop=stop, kwargs=kwargs)
+        run = self._start_llm(messages, ensure_config(config), stop=stop, kwargs=kwargs)
         chunks: list[ChatGenerationChunk] = []
         try:
             for chunk in iterate_in_run(run, self._stream(messages, stop, **kwargs)):
@@ -147,7 +148,7 @@ class BaseChatModel(BaseModel, Runnable[LanguageModelInput, BaseMessage]):
             yield cast(BaseMessageChunk, await self.ainvoke(input, config, stop=stop, **kwargs))
             return
         messages = convert_to_messages(input)
-        run = self._start(messages, ensure_config(config), stop=stop, kwargs=kwargs)
+        run = self._start_llm(messages, ensure_config(config), stop=stop, kwargs=kwargs)
         chunks: list[ChatGenerationChunk] = []
         try:
             async for chunk in aiterate_in_run(run, self._astream(messages, stop, **kwargs)):
@@ -212,7 +213,7 @@ class BaseChatModel(BaseModel, Runnable[LanguageModelInput, BaseMessage]):
     # -- one conversation, as one run -----------------------------------------------------------
 
     def _generate_one(self, messages: list[BaseMessage], config: RunnableConfig, stop: list[str] | None, kwargs: dict[str, Any], run_id: UUID | None = None) -> tuple[ChatGeneration, dict[str, Any] | None]:
-        run = self._start(messages, config, stop=stop, kwargs=kwargs, run_id=run_id)
+        run = self._start_llm(messages, config, stop=stop, kwargs=kwargs, run_id=run_id)
         if run is None:
             result = self._generate(messages, stop, **kwargs)
             return result.generations[0], result.llm_output
@@ -228,7 +229,7 @@ class BaseChatModel(BaseModel, Runnable[LanguageModelInput, BaseMessage]):
         return result.generations[0], result.llm_output
 
     async def _agenerate_one(self, messages: list[BaseMessage], config: RunnableConfig, stop: list[str] | None, kwargs: dict[str, Any], run_id: UUID | None = None) -> tuple[ChatGeneration, dict[str, Any] | None]:
-        run = self._start(messages, config, stop=stop, kwargs=kwargs, run_id=run_id)
+        run = self._start_llm(messages, config, stop=stop, kwargs=kwargs, run_id=run_id)
         if run is None:
             result = await self._agenerate(messages, stop, **kwargs)
             return result.generations[0], result.llm_output
