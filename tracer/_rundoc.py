@@ -58,6 +58,7 @@ class End(NamedTuple):
     time: float
     outputs: Any
     hide: bool  # outputs are hidden: record the end, not the outputs
+    inputs: Any = None  # inputs known only at the end (a step that consumed a stream)
 
 
 class Fail(NamedTuple):
@@ -311,6 +312,8 @@ class RunBuilder:
             self._replace(run, "first_token_time", time)
 
     def _end(self, run: _Run, e: End) -> None:
+        if e.inputs is not None:
+            self._replace(run, "inputs", _as_inputs(run.doc["run_type"], e.inputs))
         outputs = {} if e.hide else _as_outputs(e.outputs)
         self._finish(run, e.time, "success", outputs)
         if not e.hide and run.doc["run_type"] == "llm":

@@ -87,6 +87,7 @@ class _LogStreamHandler(BaseCallbackHandler):
             return
         count = self._name_counts[name] = self._name_counts.get(name, 0) + 1
         key = name if count == 1 else f"{name}:{count}"
+        key = key.replace("~", "~0").replace("/", "~1")  # a JSON-pointer segment
         self._keys[run_id] = key
         entry = {
             "id": str(run_id),
@@ -144,7 +145,10 @@ class _LogStreamHandler(BaseCallbackHandler):
     def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **_: Any) -> None:
         self._end(run_id, response)
 
-    on_chain_end = on_tool_end = on_llm_end  # type: ignore[assignment]
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, inputs: Any = None, **_: Any) -> None:
+        self._end(run_id, outputs)
+
+    on_tool_end = on_llm_end  # type: ignore[assignment]
 
     def on_retriever_end(self, documents: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **_: Any) -> None:
         self._end(run_id, {"documents": documents})

@@ -44,6 +44,8 @@ __all__ = [
     "start_run",
     "current_run",
     "iterate_in_run",
+    "iterate_in_context",
+    "aiterate_in_context",
     "as_handlers",
     "aiterate_in_run",
     "register_tracer",
@@ -107,8 +109,9 @@ class BaseCallbackHandler:
     ) -> None:
         """A chain (or a `traceable` function of any run type but tool and retriever) started."""
 
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None) -> None:
-        """A chain finished."""
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, inputs: Any = None) -> None:
+        """A chain finished. `inputs` is given when they were only known at the end (a step
+        that consumed a stream)."""
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None) -> None:
         """A chain raised."""
@@ -240,14 +243,16 @@ class RunManager:
         for handler in self.handlers:
             _call(handler, "on_llm_new_token", token, chunk=chunk, run_id=self.run_id, parent_run_id=self.parent_run_id)
 
-    def end(self, outputs: Any) -> None:
-        """The run finished with `outputs`. Only the first end or error counts."""
+    def end(self, outputs: Any, inputs: Any = None) -> None:
+        """The run finished with `outputs` (and, for a chain that consumed a stream, the
+        `inputs` it ended up receiving). Only the first end or error counts."""
         if self._ended:
             return
         self._ended = True
         hook = _END_HOOK.get(self.run_type, "on_chain_end")
+        extra = {"inputs": inputs} if inputs is not None and hook == "on_chain_end" else {}
         for handler in self.handlers:
-            _call(handler, hook, outputs, run_id=self.run_id, parent_run_id=self.parent_run_id)
+            _call(handler, hook, outputs, run_id=self.run_id, parent_run_id=self.parent_run_id, **extra)
 
     def error(self, error: BaseException) -> None:
         """The run raised `error`."""
@@ -347,11 +352,13 @@ def iterate_in_run(run: RunManager | None, iterator: Iterator[T]) -> Iterator[T]
     A generator shares its consumer's context, so setting the run once would leak it into the
     consumer's loop body between items; this sets and resets it around every step instead.
     """
-    if run is None:
-        yield from iterator
-        return
+    return iterator if run is None else iterate_in_context(run.context, iterator)
+
+
+def iterate_in_context(context: RunContext | None, iterator: Iterator[T]) -> Iterator[T]:
+    """Yield from `iterator` with `context` (None: no run) current around every step."""
     while True:
-        token = _current.set(run.context)
+        token = _current.set(context)
         try:
             item = next(iterator)
         except StopIteration:
@@ -361,14 +368,15 @@ def iterate_in_run(run: RunManager | None, iterator: Iterator[T]) -> Iterator[T]
         yield item
 
 
-async def aiterate_in_run(run: RunManager | None, iterator: AsyncIterator[T]) -> AsyncIterator[T]:
+def aiterate_in_run(run: RunManager | None, iterator: AsyncIterator[T]) -> AsyncIterator[T]:
     """`iterate_in_run` for async iterators."""
-    if run is None:
-        async for item in iterator:
-            yield item
-        return
+    return iterator if run is None else aiterate_in_context(run.context, iterator)
+
+
+async def aiterate_in_context(context: RunContext | None, iterator: AsyncIterator[T]) -> AsyncIterator[T]:
+    """`iterate_in_context` for async iterators."""
     while True:
-        token = _current.set(run.context)
+        token = _current.set(context)
         try:
             item = await iterator.__anext__()
         except StopAsyncIteration:

@@ -354,13 +354,15 @@ def _coerce_one(value: Any) -> BaseMessage:
     if isinstance(value, (tuple, list)) and len(value) == 2 and isinstance(value[0], str):
         return _from_role(value[0], value[1])
     if isinstance(value, dict):
+        if isinstance(value.get("data"), dict) and "type" in value:
+            return message_from_dict(value)  # message_to_dict's shape
         fields = dict(value)
         role = fields.pop("role", None) or fields.pop("type", None)
         if role is None or "content" not in fields:
             raise ValueError(f"A message dict needs 'role' (or 'type') and 'content'; got keys {sorted(value)}")
-        if "data" in fields and isinstance(fields["data"], dict):
-            return message_from_dict(value)
-        return _from_role(role, fields.pop("content"), **fields)
+        # OpenAI sends `"content": null` on an assistant message that only calls tools.
+        content = fields.pop("content")
+        return _from_role(role, "" if content is None else content, **fields)
     raise TypeError(
         f"Cannot use {type(value).__name__} as a chat message: expected a message, a str, "
         "a (role, content) tuple or a dict with 'role' and 'content'"

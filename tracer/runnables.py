@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypedDict, TypeVar, cast
 from uuid import UUID
 
-from .callbacks import RunManager, aiterate_in_run, as_handlers, iterate_in_run, start_run
+from .messages import BaseMessageChunk
+from .callbacks import RunManager, aiterate_in_context, aiterate_in_run, as_handlers, current_run, iterate_in_context, iterate_in_run, start_run
 
 if TYPE_CHECKING:
     from .log import RunLogPatch
@@ -136,16 +137,10 @@ class Runnable(Generic[Input, Output]):
 
     def transform(self, inputs: Iterator[Input], config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Output]:
         """Stream from a stream of input chunks: by default, wait for the whole input."""
-        final = None
-        for chunk in inputs:
-            final = _add(final, chunk)
-        yield from self.stream(cast(Input, final), config, **kwargs)
+        yield from self.stream(cast(Input, _sum(list(inputs))), config, **kwargs)
 
     async def atransform(self, inputs: AsyncIterator[Input], config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Output]:
-        final = None
-        async for chunk in inputs:
-            final = _add(final, chunk)
-        async for chunk in self.astream(cast(Input, final), config, **kwargs):
+        async for chunk in self.astream(cast(Input, _sum([c async for c in inputs])), config, **kwargs):
             yield chunk
 
     def batch(
@@ -296,35 +291,114 @@ class Runnable(Generic[Input, Output]):
     def _stream_with_run(self, body: Callable[[Any, RunnableConfig], Iterator[T]], input: Any, config: RunnableConfig | None) -> Iterator[T]:
         config = ensure_config(config)
         run = self._start(input, config)
-        final = None
+        produced: list[Any] = []
         try:
             for chunk in iterate_in_run(run, body(input, _child_config(config, run))):
-                final = _add(final, chunk)
+                if run is not None:
+                    produced.append(chunk)
                 yield chunk
         except BaseException as exc:
             if run is not None:
                 run.error(exc)
             raise
         if run is not None:
-            run.end(final)
+            run.end(_sum(produced))
 
     async def _astream_with_run(self, body: Callable[[Any, RunnableConfig], AsyncIterator[T]], input: Any, config: RunnableConfig | None) -> AsyncIterator[T]:
         config = ensure_config(config)
         run = self._start(input, config)
-        final = None
+        produced: list[Any] = []
         try:
             async for chunk in aiterate_in_run(run, body(input, _child_config(config, run))):
-                final = _add(final, chunk)
+                if run is not None:
+                    produced.append(chunk)
                 yield chunk
         except BaseException as exc:
             if run is not None:
                 run.error(exc)
             raise
         if run is not None:
-            run.end(final)
+            run.end(_sum(produced))
+
+    def _transform_with_run(self, body: Callable[[Iterator[Any], RunnableConfig], Iterator[T]], inputs: Iterator[Any], config: RunnableConfig | None) -> Iterator[T]:
+        """Stream `body` over a stream of inputs as one run. Its inputs are known only once
+        consumed, so the run starts empty and receives them, summed, with its end.
+
+        The upstream steps are pulled with the *caller's* run current, not this one: they are
+        this run's siblings (steps of the same sequence), not its children.
+        """
+        config = ensure_config(config)
+        upstream = iterate_in_context(current_run(), inputs)
+        first = next(upstream, _NOTHING)  # start after the steps before this one have
+        run = self._start(None, config)
+        received: list[Any] = []
+
+        def tee() -> Iterator[Any]:
+            if first is _NOTHING:
+                return
+            received.append(first)
+            yield first
+            for chunk in upstream:
+                received.append(chunk)
+                yield chunk
+
+        produced: list[Any] = []
+        try:
+            for chunk in iterate_in_run(run, body(tee(), _child_config(config, run))):
+                produced.append(chunk)
+                yield chunk
+        except BaseException as exc:
+            if run is not None:
+                run.error(exc)
+            raise
+        if run is not None:
+            run.end(_sum(produced), inputs=_sum(received))
+
+    async def _atransform_with_run(self, body: Callable[[AsyncIterator[Any], RunnableConfig], AsyncIterator[T]], inputs: AsyncIterator[Any], config: RunnableConfig | None) -> AsyncIterator[T]:
+        config = ensure_config(config)
+        upstream = aiterate_in_context(current_run(), inputs)
+        first = await anext(upstream, _NOTHING)
+        run = self._start(None, config)
+        received: list[Any] = []
+
+        async def tee() -> AsyncIterator[Any]:
+            if first is _NOTHING:
+                return
+            received.append(first)
+            yield first
+            async for chunk in upstream:
+                received.append(chunk)
+                yield chunk
+
+        produced: list[Any] = []
+        try:
+            async for chunk in aiterate_in_run(run, body(tee(), _child_config(config, run))):
+                produced.append(chunk)
+                yield chunk
+        except BaseException as exc:
+            if run is not None:
+                run.error(exc)
+            raise
+        if run is not None:
+            run.end(_sum(produced), inputs=_sum(received))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+_NOTHING = object()
+
+
+def _sum(chunks: list[Any]) -> Any:
+    """What a stream of chunks adds up to (message chunks in one pass)."""
+    if not chunks:
+        return None
+    if isinstance(chunks[0], BaseMessageChunk) and all(type(c) is type(chunks[0]) for c in chunks):
+        return chunks[0] + chunks[1:]
+    total = None
+    for chunk in chunks:
+        total = _add(total, chunk)
+    return total
 
 
 def _configs_for(config: RunnableConfig | Sequence[RunnableConfig] | None, count: int) -> list[RunnableConfig]:
@@ -426,7 +500,7 @@ class RunnableLambda(Runnable[Any, Any]):
     receive the call's config."""
 
     def __init__(self, func: Callable[..., Any], afunc: Callable[..., Awaitable[Any]] | None = None, name: str | None = None) -> None:
-        if inspect.iscoroutinefunction(func):
+        if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None)):
             func, afunc = None, func  # type: ignore[assignment]
         self.func = func
         self.afunc = afunc
@@ -477,7 +551,7 @@ class RunnableBinding(Runnable[Any, Any]):
         self.bound = bound
         self.kwargs = kwargs or {}
         self.config = config or {}
-        self.name = bound.name
+        self.name = getattr(bound, "name", None)
 
     def get_name(self) -> str:
         return self.bound.get_name()

@@ -130,10 +130,11 @@ class Tracer(BaseCallbackHandler):
             )
         )
 
-    def _record_end(self, run_id: UUID, outputs: Any) -> None:
+    def _record_end(self, run_id: UUID, outputs: Any, inputs: Any = None) -> None:
         state = self._open.pop(run_id, None)
         if state is not None and state.writer is not None:
-            state.writer.submit(End(run_id, time.time(), None if state.hide_outputs else outputs, state.hide_outputs))
+            late_inputs = None if state.hide_inputs else inputs
+            state.writer.submit(End(run_id, time.time(), None if state.hide_outputs else outputs, state.hide_outputs, late_inputs))
 
     def _record_error(self, run_id: UUID, error: BaseException) -> None:
         state = self._open.pop(run_id, None)
@@ -159,8 +160,8 @@ class Tracer(BaseCallbackHandler):
     def on_chain_start(self, serialized: dict[str, Any] | None, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, tags: list[str] | None = None, metadata: dict[str, Any] | None = None, name: str | None = None, run_type: str | None = None, **_: Any) -> None:
         self._record_start(run_id, parent_run_id, name or (serialized or {}).get("name"), run_type or "chain", inputs, tags, metadata)
 
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **_: Any) -> None:
-        self._record_end(run_id, outputs)
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, inputs: Any = None, **_: Any) -> None:
+        self._record_end(run_id, outputs, inputs)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **_: Any) -> None:
         self._record_error(run_id, error)
