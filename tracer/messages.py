@@ -90,17 +90,23 @@ class UsageMetadata(TypedDict):
     output_token_details: NotRequired[dict[str, int]]
 
 
+def _empty(value: Any) -> bool:
+    """Serialized messages leave out empty fields: traces stay small and readable, and the
+    JSON round trip is still exact (the defaults come back)."""
+    return value is None or value == {} or value == []
+
+
 class BaseMessage(BaseModel):
     """One message of a conversation. `content` may be given positionally."""
 
     model_config = ConfigDict(extra="allow")
 
     content: Content
-    additional_kwargs: dict[str, Any] = Field(default_factory=dict)
-    response_metadata: dict[str, Any] = Field(default_factory=dict)
+    additional_kwargs: dict[str, Any] = Field(default_factory=dict, exclude_if=_empty)
+    response_metadata: dict[str, Any] = Field(default_factory=dict, exclude_if=_empty)
     type: str
-    name: str | None = None
-    id: str | None = None
+    name: str | None = Field(default=None, exclude_if=_empty)
+    id: str | None = Field(default=None, exclude_if=_empty)
 
     # Fields shown by repr besides `content`, when they differ from their default.
     _repr_fields: ClassVar[tuple[str, ...]] = ("name",)
@@ -172,9 +178,9 @@ class SystemMessage(BaseMessage):
 
 class AIMessage(BaseMessage):
     type: Literal["ai"] = "ai"
-    tool_calls: list[ToolCall] = Field(default_factory=list)
-    invalid_tool_calls: list[InvalidToolCall] = Field(default_factory=list)
-    usage_metadata: UsageMetadata | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list, exclude_if=_empty)
+    invalid_tool_calls: list[InvalidToolCall] = Field(default_factory=list, exclude_if=_empty)
+    usage_metadata: UsageMetadata | None = Field(default=None, exclude_if=_empty)
 
     _repr_fields: ClassVar[tuple[str, ...]] = ("name", "tool_calls", "invalid_tool_calls")
 
@@ -201,7 +207,7 @@ class ToolMessage(BaseMessage):
     type: Literal["tool"] = "tool"
     tool_call_id: str
     status: Literal["success", "error"] = "success"
-    artifact: Any = None
+    artifact: Any = Field(default=None, exclude_if=_empty)
 
     _repr_fields: ClassVar[tuple[str, ...]] = ("name", "tool_call_id")
 
@@ -246,7 +252,7 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
     `args` are JSON fragments; `tool_calls` holds those that parse so far."""
 
     type: Literal["AIMessageChunk"] = "AIMessageChunk"  # type: ignore[assignment]
-    tool_call_chunks: list[ToolCallChunk] = Field(default_factory=list)
+    tool_call_chunks: list[ToolCallChunk] = Field(default_factory=list, exclude_if=_empty)
 
     def __init__(self, content: Content | None = None, /, **kwargs: Any) -> None:
         super().__init__(content, **kwargs)
