@@ -110,7 +110,7 @@ def test_the_quickstart_is_traced_call_by_call(tracing: tracer.Settings) -> None
         for run in (streamed, log_run):
             tokens = [e for e in run.events if e["name"] == "new_token"]
             assert run.first_token_time is not None and run.start_time <= run.first_token_time <= run.end_time
-            assert "".join(e["kwargs"]["token"] for e in tokens) == run.outputs["generations"][0][0]["text"]
+            assert "".join(e.get("kwargs", {}).get("token", "") for e in tokens) == run.outputs["generations"][0][0]["text"]
         assert len([e for e in log_run.events if e["name"] == "new_token"]) == 110
         # generate: one run per conversation, the ids that LLMResult.run reports.
         assert {str(info.run_id) for info in namespace["result"].run} == {str(runs[8].id), str(runs[9].id)}  # type: ignore[attr-defined]

@@ -79,8 +79,8 @@ def _is_secret(key: str) -> bool:
     if known is None:
         lowered = key.lower().replace("-", "_")
         # "token" names a secret ("token", "access_token", "auth_token"), but "max_tokens",
-        # "top_tokens" and other counts do not.
-        known = any(word in lowered for word in _SECRET_WORDS) or lowered == "token" or lowered.endswith("_token") or lowered.startswith("token_")
+        # "token_budget" and other counts do not.
+        known = any(word in lowered for word in _SECRET_WORDS) or lowered == "token" or lowered.endswith("_token")
         if len(_secret_keys) < 10_000:
             _secret_keys[key] = known
     return known
@@ -302,7 +302,7 @@ class RunBuilder:
     def _token(self, run: _Run, e: Token) -> None:
         time = _iso(e.time)
         event: dict[str, Any] = {"name": "new_token", "time": time}
-        if e.token is not None:
+        if e.token:  # None when outputs are hidden; an empty piece has nothing to show
             event["kwargs"] = {"token": e.token}
         self._append_event(run, event)
         # The first piece with text marks the first token (OpenAI-style streams open with an

@@ -229,6 +229,8 @@ class RunManager:
     context: RunContext
     #: This run's handlers: the inherited ones and its runnable's local ones.
     handlers: tuple[BaseCallbackHandler, ...]
+    #: Which hooks report it: its run type's, or the chain hooks for a `traceable` of any type.
+    hook_family: str = "chain"
     _ended: bool = field(default=False)
 
     def enter(self) -> contextvars.Token[RunContext | None]:
@@ -249,7 +251,7 @@ class RunManager:
         if self._ended:
             return
         self._ended = True
-        hook = _END_HOOK.get(self.run_type, "on_chain_end")
+        hook = _END_HOOK.get(self.hook_family, "on_chain_end")
         extra = {"inputs": inputs} if inputs is not None and hook == "on_chain_end" else {}
         for handler in self.handlers:
             _call(handler, hook, outputs, run_id=self.run_id, parent_run_id=self.parent_run_id, **extra)
@@ -259,7 +261,7 @@ class RunManager:
         if self._ended:
             return
         self._ended = True
-        hook = _ERROR_HOOK.get(self.run_type, "on_chain_error")
+        hook = _ERROR_HOOK.get(self.hook_family, "on_chain_error")
         for handler in self.handlers:
             _call(handler, hook, error, run_id=self.run_id, parent_run_id=self.parent_run_id)
 
@@ -287,16 +289,24 @@ def start_run(
     serialized: dict[str, Any] | None = None,
     invocation_params: dict[str, Any] | None = None,
     run_id: UUID | None = None,
+    chain_hooks: bool = False,
 ) -> RunManager | None:
     """Start a run and tell its handlers; None when nobody listens (the fast path).
 
     `inputs` is, for an llm run, the list of conversations; for a tool the input string or
     dict; for a retriever the query; otherwise the chain's input. Handlers, tags and metadata
     from `config` and from the parent run are inherited by this run's children; `local_*`
-    ones (a runnable's own constructor arguments) apply to this run alone.
+    ones (a runnable's own constructor arguments) apply to this run alone. `chain_hooks`
+    reports the run through the chain hooks whatever its type (a `traceable`'s arguments are
+    not a retriever's query). A `RunContext` as `config["callbacks"]` (what a runnable's body
+    receives) names the parent when none is current: a config handed to a plain thread keeps
+    the trace.
     """
     parent = _current.get()
     config_callbacks = config.get("callbacks") if config else None
+    if type(config_callbacks) is RunContext:
+        parent = parent or config_callbacks
+        config_callbacks = None
     if parent is None and not config_callbacks and not local_callbacks and not _config.tracing_active():
         return None
 
@@ -305,7 +315,8 @@ def start_run(
         inheritable = _merge_handlers(inheritable, as_handlers(config_callbacks))
     if _tracer_factory is not None and _config.tracing_active():
         tracer = _tracer()
-        if tracer is not None and tracer not in inheritable:
+        # One tracer per run: an explicit one (e.g. `Tracer(project_name=...)` in config) wins.
+        if tracer is not None and not any(isinstance(h, type(tracer)) for h in inheritable):
             inheritable = (*inheritable, tracer)
     handlers = _merge_handlers(inheritable, as_handlers(local_callbacks)) if local_callbacks else inheritable
     if not handlers:
@@ -326,16 +337,17 @@ def start_run(
     run_id = run_id or uuid7()
     parent_run_id = parent.run_id if parent is not None else None
     context = RunContext(run_id, parent.trace_id if parent is not None else run_id, inheritable, tags, metadata)
-    manager = RunManager(run_id, parent_run_id, run_type, context, handlers)
-    hook = _START_HOOK.get(run_type, "on_chain_start")
+    family = "chain" if chain_hooks else run_type
+    manager = RunManager(run_id, parent_run_id, run_type, context, handlers, family)
+    hook = _START_HOOK.get(family, "on_chain_start")
     common = {"run_id": run_id, "parent_run_id": parent_run_id, "tags": run_tags, "metadata": run_metadata, "name": name}
     for handler in handlers:
-        if run_type == "llm":
+        if family == "llm":
             _call(handler, hook, serialized or {"name": name}, inputs, invocation_params=invocation_params, **common)
-        elif run_type == "tool":
+        elif family == "tool":
             input_str = inputs if isinstance(inputs, str) else str(inputs)
             _call(handler, hook, serialized, input_str, inputs=inputs if isinstance(inputs, dict) else None, **common)
-        elif run_type == "retriever":
+        elif family == "retriever":
             _call(handler, hook, serialized, inputs, **common)
         else:
             _call(handler, hook, serialized, inputs, run_type=run_type, **common)

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
+from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import NotRequired, TypedDict
 
 __all__ = [
@@ -311,7 +311,7 @@ class StringPromptValue(PromptValue):
 
 class ChatPromptValue(PromptValue):
     type: Literal["ChatPromptValue"] = "ChatPromptValue"
-    messages: list[SerializeAsAny[BaseMessage]]
+    messages: list[Annotated[AnyMessage, Field(discriminator="type")]]
 
     def to_messages(self) -> list[BaseMessage]:
         return list(self.messages)

@@ -88,13 +88,15 @@ def merge_configs(*configs: RunnableConfig | None) -> RunnableConfig:
 
 def _child_config(config: RunnableConfig, run: RunManager | None) -> RunnableConfig:
     """The config a run's steps receive: without the run's own keys and, when the run was
-    started, without what its context already hands down."""
-    if not config:
+    started, with the run itself as `callbacks` instead of what its context hands down, so a
+    step called from a thread that did not copy the context still finds its parent."""
+    if run is not None:
+        child = {k: v for k, v in config.items() if k not in _OWN_KEYS and k not in _INHERITED_KEYS}
+        child["callbacks"] = run.context
+        return cast(RunnableConfig, child)
+    if not config or not any(key in config for key in _OWN_KEYS):
         return config
-    dropped = _OWN_KEYS + _INHERITED_KEYS if run is not None else _OWN_KEYS
-    if not any(key in config for key in dropped):
-        return config
-    return cast(RunnableConfig, {k: v for k, v in config.items() if k not in dropped})
+    return cast(RunnableConfig, {k: v for k, v in config.items() if k not in _OWN_KEYS})
 
 
 def _add(left: Any, right: Any) -> Any:

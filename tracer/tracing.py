@@ -88,7 +88,8 @@ class Tracer(BaseCallbackHandler):
     # -- run bookkeeping -----------------------------------------------------------------------
 
     def _begin(self, run_id: UUID, parent_run_id: UUID | None) -> _Open:
-        """A run's trace, project and destination: its parent's, or decided here for a root."""
+        """A run's trace, project and destination: its parent's, or decided here for a root
+        (also when the parent was never traced, e.g. tracing switched on inside it)."""
         parent = self._open.get(parent_run_id) if parent_run_id is not None else None
         if parent is not None:
             state = _Open(parent.trace_id, parent.project, parent.writer, parent.hide_inputs, parent.hide_outputs)
@@ -117,7 +118,7 @@ class Tracer(BaseCallbackHandler):
         state.writer.submit(
             Start(
                 run_id,
-                parent_run_id,
+                parent_run_id if state.trace_id != run_id else None,
                 state.trace_id,
                 state.project,
                 name or run_type,
@@ -149,7 +150,8 @@ class Tracer(BaseCallbackHandler):
     def on_llm_new_token(self, token: str, *, chunk: Any = None, run_id: UUID, parent_run_id: UUID | None = None, **_: Any) -> None:
         state = self._open.get(run_id)
         if state is not None and state.writer is not None:
-            state.writer.submit(Token(run_id, time.time(), None if state.hide_outputs else token))
+            # Hidden outputs keep the empty chunks empty, so the first-token time stays right.
+            state.writer.submit(Token(run_id, time.time(), None if state.hide_outputs and token else token))
 
     def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **_: Any) -> None:
         self._record_end(run_id, response)
@@ -296,7 +298,7 @@ def traceable(
         bind = _binder(fn)
 
         def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> RunManager | None:
-            return start_run(run_type, run_name, bind(args, kwargs), local_tags=tags, local_metadata=metadata)
+            return start_run(run_type, run_name, bind(args, kwargs), local_tags=tags, local_metadata=metadata, chain_hooks=True)
 
         if inspect.isasyncgenfunction(fn):
 
@@ -421,7 +423,7 @@ class trace:  # noqa: N801 - used like a function: `with trace("step"):`
 
     def __enter__(self) -> RunHandle:
         run_type, name, inputs = self._args
-        run = start_run(run_type, name, inputs, local_tags=self._tags, local_metadata=self._metadata) if _active() else None
+        run = start_run(run_type, name, inputs, local_tags=self._tags, local_metadata=self._metadata, chain_hooks=True) if _active() else None
         self._handle = RunHandle(run)
         if run is not None:
             self._token = run.enter()
