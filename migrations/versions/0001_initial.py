@@ -12,6 +12,7 @@ whatever the tables module becomes. `tests/test_migrations.py` checks the two st
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -22,11 +23,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _id(name: str = "id", *args: object, **kwargs: object) -> sa.Column:
+def _id(name: str = "id", *args: object, **kwargs: object) -> sa.Column[str]:
     return sa.Column(name, sa.String(36), *args, **kwargs)  # type: ignore[arg-type]
 
 
-def _time(name: str, nullable: bool = False) -> sa.Column:
+def _time(name: str, nullable: bool = False) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 

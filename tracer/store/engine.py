@@ -12,6 +12,8 @@ reads it. So, on SQLite:
   (`isolation_level = None` on the DBAPI connection, our own BEGIN in the "begin" event) fixes
   that, on a writer engine. Reads use a second engine with a plain `BEGIN` (a snapshot) and
   `query_only`, so they never take the write lock.
+- Checkpoints (copying the WAL into the database file) happen on a thread of their own, see
+  `checkpoint.py`; the writer's automatic checkpoint is only a safety valve.
 - Foreign keys on (SQLite leaves them off by default), except on the migration engine:
   rebuilding a table in a batch migration with them on would cascade-delete its children.
 
@@ -20,6 +22,8 @@ Other databases (PostgreSQL) get one ordinary engine for both roles.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,7 @@ from sqlalchemy import Engine, create_engine, event, pool
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from .checkpoint import WRITER_AUTOCHECKPOINT_PAGES
 from .errors import StoreError
 
 __all__ = ["Engines", "parse_url", "is_sqlite", "is_memory", "create_engines", "migration_engine", "describe"]
@@ -55,7 +60,9 @@ def parse_url(url: str | URL) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise StoreError(f"{url!r} is not a database URL ({exc}); set TRACER_DATABASE_URL to a SQLAlchemy URL.") from exc
+        raise StoreError(
+            f"{url!r} is not a database URL ({exc}); set TRACER_DATABASE_URL to a SQLAlchemy URL."
+        ) from exc
     backend = parsed.get_backend_name()
     if backend not in _SUPPORTED:
         raise StoreError(f"The store supports SQLite and PostgreSQL, not {backend!r} ({describe(parsed)}).")
@@ -89,6 +96,30 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(database)
 
 
+def _ensure_wal(cursor: Any, timeout: float) -> None:
+    """Switch the file to WAL (a property of the file, so usually already done).
+
+    The switch needs an exclusive lock, and SQLite does not run the busy handler for it: a
+    process opening a new file while another creates its schema gets "database is locked" at
+    once. So wait here, re-checking, until the busy timeout has passed.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            if cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        if time.monotonic() >= deadline:
+            raise sqlite3.OperationalError("database is locked (could not switch it to WAL mode)")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 def _sqlite_engine(
     url: URL,
     *,
@@ -96,6 +127,7 @@ def _sqlite_engine(
     busy_timeout: float,
     foreign_keys: bool = True,
     query_only: bool = False,
+    autocheckpoint: int | None = None,
     **kwargs: Any,
 ) -> Engine:
     memory = is_memory(url)
@@ -110,6 +142,8 @@ def _sqlite_engine(
     pragmas.append(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
     if query_only:
         pragmas.append("PRAGMA query_only = ON")
+    if autocheckpoint is not None and not memory:
+        pragmas.append(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -119,10 +153,8 @@ def _sqlite_engine(
         try:
             for pragma in pragmas:
                 cursor.execute(pragma)
-            # WAL is a property of the file: switch once, not on every connection (switching
-            # needs a lock, and the busy timeout set above to wait for it).
-            if not memory and cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                cursor.execute("PRAGMA journal_mode = WAL")
+            if not memory:
+                _ensure_wal(cursor, busy_timeout)
         finally:
             cursor.close()
 
@@ -144,7 +176,9 @@ def create_engines(url: URL, *, busy_timeout: float = 30.0) -> Engines:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"Cannot create the folder of the store {path}: {exc}.") from exc
-    writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE", busy_timeout=busy_timeout)
+    writer = _sqlite_engine(
+        url, begin="BEGIN IMMEDIATE", busy_timeout=busy_timeout, autocheckpoint=WRITER_AUTOCHECKPOINT_PAGES
+    )
     if path is None:
         return Engines(url, writer, writer)
     reader = _sqlite_engine(url, begin="BEGIN", busy_timeout=busy_timeout, query_only=True)

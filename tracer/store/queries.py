@@ -121,16 +121,15 @@ def read_doc(engine: Engine, run_id: str | UUID) -> dict[str, Any]:
     rows = _fetch(engine, select(runs.c.doc).where(runs.c.id == key))
     if not rows:
         raise NotFound(f"No run with id {key} in the store.")
-    return loads(rows[0][0])
+    doc: dict[str, Any] = loads(rows[0][0])
+    return doc
 
 
 def read_run(engine: Engine, run_id: str | UUID) -> Run:
     """One run, or `NotFound`."""
     key = _run_id(run_id)
     statement = (
-        select(runs.c.doc, projects.c.name)
-        .join(projects, projects.c.id == runs.c.project_id)
-        .where(runs.c.id == key)
+        select(runs.c.doc, projects.c.name).join(projects, projects.c.id == runs.c.project_id).where(runs.c.id == key)
     )
     rows = _fetch(engine, statement)
     if not rows:
@@ -151,4 +150,5 @@ def replay_run(engine: Engine, run_id: str | UUID) -> dict[str, Any]:
     ops: list[dict[str, Any]] = []
     for _, text in rows:
         ops.extend(loads(text))
-    return apply_ops(None, ops)
+    doc: dict[str, Any] = apply_ops(None, ops)
+    return doc

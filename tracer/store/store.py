@@ -7,6 +7,8 @@ A small façade over an engine pair: `write` for the background writer, the read
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -17,6 +19,7 @@ from sqlalchemy.engine import URL
 from ..schemas import Project, Run
 from . import queries
 from .changes import RunChange
+from .checkpoint import Checkpointer
 from .engine import Engines, create_engines, describe, is_memory, is_sqlite, migration_engine, parse_url
 from .migrate import ensure_at_head
 from .writes import RunWriter
@@ -30,6 +33,12 @@ class Store:
     def __init__(self, engines: Engines) -> None:
         self.engines = engines
         self._writer = RunWriter(engines.writer)
+        wal = is_sqlite(engines.url) and not is_memory(engines.url)
+        self._checkpointer = Checkpointer(engines.writer) if wal else None
+        if hasattr(os, "register_at_fork"):
+            # A forked child must not use the parent's pooled connections: it opens its own.
+            this = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _forget_connections(this))
 
     @property
     def url(self) -> str:
@@ -44,6 +53,8 @@ class Store:
     def write(self, changes: Sequence[RunChange]) -> None:
         """Store a flush's changes in one transaction: all, or none and a `StoreError`."""
         self._writer.write(changes)
+        if self._checkpointer is not None:
+            self._checkpointer.poke()
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -84,6 +95,8 @@ class Store:
 
     def close(self) -> None:
         """Close every pooled connection (an in-memory database is gone after this)."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self.engines.dispose()
 
     def __enter__(self) -> Store:
@@ -93,6 +106,13 @@ class Store:
         self, _type: type[BaseException] | None, _value: BaseException | None, _tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _forget_connections(store: weakref.ref[Store]) -> None:
+    alive = store()
+    if alive is not None:
+        alive.engines.writer.dispose(close=False)
+        alive.engines.reader.dispose(close=False)
 
 
 def open_store(url: str | URL, *, auto_upgrade: bool | None = None, busy_timeout: float = 30.0) -> Store:

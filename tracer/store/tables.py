@@ -19,6 +19,8 @@ Portability (SQLite now, PostgreSQL too, one migration for both):
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import (
     Column,
     DateTime,
@@ -49,11 +51,11 @@ metadata = MetaData(
 )
 
 
-def _id(name: str = "id", *args: object, **kwargs: object) -> Column:
+def _id(name: str = "id", *args: object, **kwargs: object) -> Column[str]:
     return Column(name, String(ID_LENGTH), *args, **kwargs)  # type: ignore[arg-type]
 
 
-def _time(name: str, nullable: bool = False) -> Column:
+def _time(name: str, nullable: bool = False) -> Column[datetime]:
     return Column(name, DateTime(timezone=True), nullable=nullable)
 
 

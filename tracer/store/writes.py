@@ -12,9 +12,9 @@ the same SQL on SQLite and PostgreSQL) and one `run_log` row is appended per cha
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -132,9 +132,7 @@ class RunWriter:
 
     def _error(self, changes: Sequence[RunChange], exc: BaseException) -> StoreError:
         cause = getattr(exc, "orig", None) or exc
-        return StoreError(
-            f"Could not write {len(changes)} run changes to {describe(self._engine.url)}: {cause}"
-        )
+        return StoreError(f"Could not write {len(changes)} run changes to {describe(self._engine.url)}: {cause}")
 
     def _transaction(self, run_rows: list[list[Any]], project_names: list[str], log_params: list[Any]) -> None:
         with self._engine.begin() as connection:
@@ -190,7 +188,9 @@ class RunWriter:
             first_token_text = doc.get("first_token_time")
             first_token = _utc(first_token_text) if first_token_text else None
         except (KeyError, TypeError, ValueError) as exc:
-            raise StoreError(f"Run {change.run_id} has no valid start_time/end_time ({exc!r}); batch not written.") from exc
+            raise StoreError(
+                f"Run {change.run_id} has no valid start_time/end_time ({exc!r}); batch not written."
+            ) from exc
         error = doc.get("error")
         status = doc.get("status") or ("error" if error else "success" if end else "running")
         to_time = self._time
