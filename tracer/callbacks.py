@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -45,6 +45,8 @@ __all__ = [
     "current_run",
     "iterate_in_run",
     "iterate_in_context",
+    "stream_in_run",
+    "astream_in_run",
     "aiterate_in_context",
     "as_handlers",
     "aiterate_in_run",
@@ -241,6 +243,29 @@ class RunManager:
     def exit(token: contextvars.Token[RunContext | None]) -> None:
         _current.reset(token)
 
+    def call(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """`func(*args, **kwargs)` as this run's body: current while it runs, its exception
+        recorded as the run's error (and re-raised). Ending the run is the caller's part."""
+        token = _current.set(self.context)
+        try:
+            return func(*args, **kwargs)
+        except BaseException as exc:
+            self.error(exc)
+            raise
+        finally:
+            _current.reset(token)
+
+    async def acall(self, func: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
+        """`call` for a coroutine function."""
+        token = _current.set(self.context)
+        try:
+            return await func(*args, **kwargs)
+        except BaseException as exc:
+            self.error(exc)
+            raise
+        finally:
+            _current.reset(token)
+
     def on_llm_new_token(self, token: str, chunk: ChatGenerationChunk | None = None) -> None:
         for handler in self.handlers:
             _call(handler, "on_llm_new_token", token, chunk=chunk, run_id=self.run_id, parent_run_id=self.parent_run_id)
@@ -365,6 +390,41 @@ def iterate_in_run(run: RunManager | None, iterator: Iterator[T]) -> Iterator[T]
     consumer's loop body between items; this sets and resets it around every step instead.
     """
     return iterator if run is None else iterate_in_context(run.context, iterator)
+
+
+def stream_in_run(run: RunManager | None, iterator: Iterator[T], summarize: Callable[[list[T]], Any], inputs: Callable[[], Any] | None = None) -> Iterator[T]:
+    """Yield `iterator`'s items as `run`'s output, the run current while they are produced;
+    then end it with `summarize(items)` (and the `inputs()` it turned out to receive), or
+    record the error, or the consumer's early stop, that cut it short."""
+    if run is None:
+        yield from iterator
+        return
+    items: list[T] = []
+    try:
+        for item in iterate_in_context(run.context, iterator):
+            items.append(item)
+            yield item
+    except BaseException as exc:
+        run.error(exc)
+        raise
+    run.end(summarize(items), inputs=inputs() if inputs is not None else None)
+
+
+async def astream_in_run(run: RunManager | None, iterator: AsyncIterator[T], summarize: Callable[[list[T]], Any], inputs: Callable[[], Any] | None = None) -> AsyncIterator[T]:
+    """`stream_in_run` for async iterators."""
+    if run is None:
+        async for item in iterator:
+            yield item
+        return
+    items: list[T] = []
+    try:
+        async for item in aiterate_in_context(run.context, iterator):
+            items.append(item)
+            yield item
+    except BaseException as exc:
+        run.error(exc)
+        raise
+    run.end(summarize(items), inputs=inputs() if inputs is not None else None)
 
 
 def iterate_in_context(context: RunContext | None, iterator: Iterator[T]) -> Iterator[T]:

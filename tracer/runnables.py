@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypedDict, TypeVar, ca
 from uuid import UUID
 
 from .messages import BaseMessageChunk
-from .callbacks import RunManager, aiterate_in_context, aiterate_in_run, as_handlers, current_run, iterate_in_context, iterate_in_run, start_run
+from .callbacks import RunManager, aiterate_in_context, as_handlers, astream_in_run, current_run, iterate_in_context, start_run, stream_in_run
 
 if TYPE_CHECKING:
     from .log import RunLogPatch
@@ -262,14 +262,7 @@ class Runnable(Generic[Input, Output]):
         child = _child_config(config, run)
         if run is None:
             return body(input, child)
-        token = run.enter()
-        try:
-            output = body(input, child)
-        except BaseException as exc:
-            run.error(exc)
-            raise
-        finally:
-            run.exit(token)
+        output = run.call(body, input, child)
         run.end(output)
         return output
 
@@ -279,48 +272,20 @@ class Runnable(Generic[Input, Output]):
         child = _child_config(config, run)
         if run is None:
             return await body(input, child)
-        token = run.enter()
-        try:
-            output = await body(input, child)
-        except BaseException as exc:
-            run.error(exc)
-            raise
-        finally:
-            run.exit(token)
+        output = await run.acall(body, input, child)
         run.end(output)
         return output
 
     def _stream_with_run(self, body: Callable[[Any, RunnableConfig], Iterator[T]], input: Any, config: RunnableConfig | None) -> Iterator[T]:
         config = ensure_config(config)
         run = self._start(input, config)
-        produced: list[Any] = []
-        try:
-            for chunk in iterate_in_run(run, body(input, _child_config(config, run))):
-                if run is not None:
-                    produced.append(chunk)
-                yield chunk
-        except BaseException as exc:
-            if run is not None:
-                run.error(exc)
-            raise
-        if run is not None:
-            run.end(_sum(produced))
+        yield from stream_in_run(run, body(input, _child_config(config, run)), _sum)
 
     async def _astream_with_run(self, body: Callable[[Any, RunnableConfig], AsyncIterator[T]], input: Any, config: RunnableConfig | None) -> AsyncIterator[T]:
         config = ensure_config(config)
         run = self._start(input, config)
-        produced: list[Any] = []
-        try:
-            async for chunk in aiterate_in_run(run, body(input, _child_config(config, run))):
-                if run is not None:
-                    produced.append(chunk)
-                yield chunk
-        except BaseException as exc:
-            if run is not None:
-                run.error(exc)
-            raise
-        if run is not None:
-            run.end(_sum(produced))
+        async for chunk in astream_in_run(run, body(input, _child_config(config, run)), _sum):
+            yield chunk
 
     def _transform_with_run(self, body: Callable[[Iterator[Any], RunnableConfig], Iterator[T]], inputs: Iterator[Any], config: RunnableConfig | None) -> Iterator[T]:
         """Stream `body` over a stream of inputs as one run. Its inputs are known only once
@@ -344,17 +309,7 @@ class Runnable(Generic[Input, Output]):
                 received.append(chunk)
                 yield chunk
 
-        produced: list[Any] = []
-        try:
-            for chunk in iterate_in_run(run, body(tee(), _child_config(config, run))):
-                produced.append(chunk)
-                yield chunk
-        except BaseException as exc:
-            if run is not None:
-                run.error(exc)
-            raise
-        if run is not None:
-            run.end(_sum(produced), inputs=_sum(received))
+        yield from stream_in_run(run, body(tee(), _child_config(config, run)), _sum, lambda: _sum(received))
 
     async def _atransform_with_run(self, body: Callable[[AsyncIterator[Any], RunnableConfig], AsyncIterator[T]], inputs: AsyncIterator[Any], config: RunnableConfig | None) -> AsyncIterator[T]:
         config = ensure_config(config)
@@ -372,17 +327,8 @@ class Runnable(Generic[Input, Output]):
                 received.append(chunk)
                 yield chunk
 
-        produced: list[Any] = []
-        try:
-            async for chunk in aiterate_in_run(run, body(tee(), _child_config(config, run))):
-                produced.append(chunk)
-                yield chunk
-        except BaseException as exc:
-            if run is not None:
-                run.error(exc)
-            raise
-        if run is not None:
-            run.end(_sum(produced), inputs=_sum(received))
+        async for chunk in astream_in_run(run, body(tee(), _child_config(config, run)), _sum, lambda: _sum(received)):
+            yield chunk
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

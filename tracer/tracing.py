@@ -30,7 +30,7 @@ from . import callbacks as _callbacks
 from . import config as _config
 from ._rundoc import End, Fail, Start, Token
 from ._writer import Writer, flush_all, writer_for
-from .callbacks import BaseCallbackHandler, RunManager, aiterate_in_run, iterate_in_run, start_run
+from .callbacks import BaseCallbackHandler, RunManager, astream_in_run, start_run, stream_in_run
 
 __all__ = ["Tracer", "traceable", "trace", "tracing_enabled", "flush", "RunHandle"]
 
@@ -305,17 +305,8 @@ def traceable(
             @functools.wraps(fn)
             async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
                 run = begin(args, kwargs) if _active() else None
-                items: list[Any] = []
-                try:
-                    async for item in aiterate_in_run(run, fn(*args, **kwargs)):
-                        items.append(item)
-                        yield item
-                except BaseException as exc:
-                    if run is not None:
-                        run.error(exc)
-                    raise
-                if run is not None:
-                    run.end(items)
+                async for item in astream_in_run(run, fn(*args, **kwargs), list):
+                    yield item
 
             return cast(F, agen_wrapper)
 
@@ -324,17 +315,7 @@ def traceable(
             @functools.wraps(fn)
             def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
                 run = begin(args, kwargs) if _active() else None
-                items: list[Any] = []
-                try:
-                    for item in iterate_in_run(run, fn(*args, **kwargs)):
-                        items.append(item)
-                        yield item
-                except BaseException as exc:
-                    if run is not None:
-                        run.error(exc)
-                    raise
-                if run is not None:
-                    run.end(items)
+                yield from stream_in_run(run, fn(*args, **kwargs), list)
 
             return cast(F, gen_wrapper)
 
@@ -347,14 +328,7 @@ def traceable(
                 run = begin(args, kwargs)
                 if run is None:
                     return await fn(*args, **kwargs)
-                token = run.enter()
-                try:
-                    output = await fn(*args, **kwargs)
-                except BaseException as exc:
-                    run.error(exc)
-                    raise
-                finally:
-                    run.exit(token)
+                output = await run.acall(fn, *args, **kwargs)
                 run.end(output)
                 return output
 
@@ -367,14 +341,7 @@ def traceable(
             run = begin(args, kwargs)
             if run is None:
                 return fn(*args, **kwargs)
-            token = run.enter()
-            try:
-                output = fn(*args, **kwargs)
-            except BaseException as exc:
-                run.error(exc)
-                raise
-            finally:
-                run.exit(token)
+            output = run.call(fn, *args, **kwargs)
             run.end(output)
             return output
 

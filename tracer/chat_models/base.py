@@ -217,14 +217,7 @@ class BaseChatModel(BaseModel, Runnable[LanguageModelInput, BaseMessage]):
         if run is None:
             result = self._generate(messages, stop, **kwargs)
             return result.generations[0], result.llm_output
-        token = run.enter()
-        try:
-            result = self._generate(messages, stop, **kwargs)
-        except BaseException as exc:
-            run.error(exc)
-            raise
-        finally:
-            run.exit(token)
+        result = run.call(self._generate, messages, stop, **kwargs)
         run.end(LLMResult(generations=[result.generations], llm_output=result.llm_output))
         return result.generations[0], result.llm_output
 
@@ -233,14 +226,7 @@ class BaseChatModel(BaseModel, Runnable[LanguageModelInput, BaseMessage]):
         if run is None:
             result = await self._agenerate(messages, stop, **kwargs)
             return result.generations[0], result.llm_output
-        token = run.enter()
-        try:
-            result = await self._agenerate(messages, stop, **kwargs)
-        except BaseException as exc:
-            run.error(exc)
-            raise
-        finally:
-            run.exit(token)
+        result = await run.acall(self._agenerate, messages, stop, **kwargs)
         run.end(LLMResult(generations=[result.generations], llm_output=result.llm_output))
         return result.generations[0], result.llm_output
 
