@@ -1,6 +1,6 @@
 """Run documents and their JSON-patch logs, built on the writer thread from tracer events.
 
-The tracer's hooks, on the caller's thread, only append small tuples (`Start`, `Token`, `End`,
+The tracer's hooks, on the caller's thread, only append small tuples (`Start`, `Tokens`, `End`,
 `Fail`) to the writer's queue. Here, off that thread, each run becomes a document in
 LangSmith's run schema (DESIGN.md, "The run and its log") and the list of RFC 6902 ops that
 built it: creation is `replace ""` with the whole document; a token is `add /events/-`; the
@@ -29,7 +29,7 @@ from uuid import UUID
 from .outputs import LLMResult
 from .store.changes import RunChange
 
-__all__ = ["Start", "Token", "End", "Fail", "RunBuilder", "runtime_info", "redact"]
+__all__ = ["Start", "Tokens", "End", "Fail", "RunBuilder", "runtime_info", "redact"]
 
 
 class Start(NamedTuple):
@@ -47,10 +47,12 @@ class Start(NamedTuple):
     reference_example_id: UUID | None = None
 
 
-class Token(NamedTuple):
+class Tokens(NamedTuple):
+    """Streamed pieces of one run, batched by the tracer: (time, text) each; the text is None
+    when outputs are hidden."""
+
     run_id: UUID
-    time: float
-    token: str | None  # None when outputs are hidden
+    pieces: list[tuple[float, str | None]]
 
 
 class End(NamedTuple):
@@ -212,6 +214,7 @@ class _Run:
     ops: list[dict[str, Any]] = field(default_factory=list)
     seq: int = 0
     first_token: bool = False
+    done: bool = False
 
 
 class RunBuilder:
@@ -226,7 +229,7 @@ class RunBuilder:
         #: Events for runs this builder never saw start (their start was dropped).
         self.orphans = 0
 
-    def apply(self, event: Start | Token | End | Fail) -> None:
+    def apply(self, event: Start | Tokens | End | Fail) -> None:
         if type(event) is Start:
             self._start(event)
             return
@@ -235,16 +238,25 @@ class RunBuilder:
             self.orphans += 1
             return
         self._touched[event.run_id] = run
-        if type(event) is Token:
-            self._token(run, event)
+        if type(event) is Tokens:
+            self._tokens(run, event)
         elif type(event) is End:
             self._end(run, event)
         else:
             self._fail(run, event)  # type: ignore[arg-type]
 
     def take_changes(self) -> list[RunChange]:
-        """The changes since the last call, and forget the runs that ended."""
-        changes = [RunChange(str(run_id), run.doc, run.ops, run.seq) for run_id, run in self._touched.items()]
+        """The changes since the last call, and forget the runs that ended.
+
+        A run that started and ended since the last call (most runs: a flush is a tenth of a
+        second) is logged as one `replace ""` with its final document instead of its every op:
+        the same document on replay, half the bytes to serialize and write. Runs that span
+        flushes keep each flush's ops: creation, tokens, end.
+        """
+        changes = [
+            RunChange(str(run_id), run.doc, [{"op": "replace", "path": "", "value": run.doc}] if run.seq == 0 and run.done else run.ops, run.seq)
+            for run_id, run in self._touched.items()
+        ]
         for run in self._touched.values():
             run.ops = []
             run.seq += 1
@@ -299,17 +311,18 @@ class RunBuilder:
         self._open[e.run_id] = run
         self._touched[e.run_id] = run
 
-    def _token(self, run: _Run, e: Token) -> None:
-        time = _iso(e.time)
-        event: dict[str, Any] = {"name": "new_token", "time": time}
-        if e.token:  # None when outputs are hidden; an empty piece has nothing to show
-            event["kwargs"] = {"token": e.token}
-        self._append_event(run, event)
-        # The first piece with text marks the first token (OpenAI-style streams open with an
-        # empty chunk that only carries the role).
-        if e.token != "" and not run.first_token:
-            run.first_token = True
-            self._replace(run, "first_token_time", time)
+    def _tokens(self, run: _Run, e: Tokens) -> None:
+        for t, token in e.pieces:
+            time = _iso(t)
+            event: dict[str, Any] = {"name": "new_token", "time": time}
+            if token:  # None when outputs are hidden; an empty piece has nothing to show
+                event["kwargs"] = {"token": token}
+            self._append_event(run, event)
+            # The first piece with text marks the first token (OpenAI-style streams open with
+            # an empty chunk that only carries the role).
+            if token != "" and not run.first_token:
+                run.first_token = True
+                self._replace(run, "first_token_time", time)
 
     def _end(self, run: _Run, e: End) -> None:
         if e.inputs is not None:
@@ -325,11 +338,13 @@ class RunBuilder:
             model = _model_name(outputs)
             if model and model != run.doc["model_name"]:
                 self._replace(run, "model_name", model)
+        run.done = True
         self._done.append(e.run_id)
 
     def _fail(self, run: _Run, e: Fail) -> None:
         self._replace(run, "error", format_error(e.error))
         self._finish(run, e.time, "error", None)
+        run.done = True
         self._done.append(e.run_id)
 
     def _finish(self, run: _Run, t: float, status: str, outputs: dict[str, Any] | None) -> None:

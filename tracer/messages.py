@@ -15,7 +15,9 @@ concatenated, metadata dicts merged, token counts summed and tool-call fragments
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, ClassVar, Literal, Union
 
@@ -90,10 +92,12 @@ class UsageMetadata(TypedDict):
     output_token_details: NotRequired[dict[str, int]]
 
 
-def _empty(value: Any) -> bool:
-    """Serialized messages leave out empty fields: traces stay small and readable, and the
-    JSON round trip is still exact (the defaults come back)."""
-    return value is None or value == {} or value == []
+# Serialized messages leave out empty dicts and lists and absent values: traces stay small and
+# readable, and the JSON round trip is still exact (the defaults come back). Both tests are C
+# functions: the serializer calls them for every such field of every message, and a Python
+# function there cost more than the serialization itself.
+_empty = operator.not_
+_absent = functools.partial(operator.is_, None)
 
 
 class BaseMessage(BaseModel):
@@ -105,8 +109,8 @@ class BaseMessage(BaseModel):
     additional_kwargs: dict[str, Any] = Field(default_factory=dict, exclude_if=_empty)
     response_metadata: dict[str, Any] = Field(default_factory=dict, exclude_if=_empty)
     type: str
-    name: str | None = Field(default=None, exclude_if=_empty)
-    id: str | None = Field(default=None, exclude_if=_empty)
+    name: str | None = Field(default=None, exclude_if=_absent)
+    id: str | None = Field(default=None, exclude_if=_absent)
 
     # Fields shown by repr besides `content`, when they differ from their default.
     _repr_fields: ClassVar[tuple[str, ...]] = ("name",)
@@ -180,7 +184,7 @@ class AIMessage(BaseMessage):
     type: Literal["ai"] = "ai"
     tool_calls: list[ToolCall] = Field(default_factory=list, exclude_if=_empty)
     invalid_tool_calls: list[InvalidToolCall] = Field(default_factory=list, exclude_if=_empty)
-    usage_metadata: UsageMetadata | None = Field(default=None, exclude_if=_empty)
+    usage_metadata: UsageMetadata | None = Field(default=None, exclude_if=_absent)
 
     _repr_fields: ClassVar[tuple[str, ...]] = ("name", "tool_calls", "invalid_tool_calls")
 
@@ -207,7 +211,7 @@ class ToolMessage(BaseMessage):
     type: Literal["tool"] = "tool"
     tool_call_id: str
     status: Literal["success", "error"] = "success"
-    artifact: Any = Field(default=None, exclude_if=_empty)
+    artifact: Any = Field(default=None, exclude_if=_absent)
 
     _repr_fields: ClassVar[tuple[str, ...]] = ("name", "tool_call_id")
 

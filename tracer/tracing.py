@@ -28,7 +28,7 @@ from uuid import UUID
 
 from . import callbacks as _callbacks
 from . import config as _config
-from ._rundoc import End, Fail, Start, Token
+from ._rundoc import End, Fail, Start, Tokens
 from ._writer import Writer, flush_all, writer_for
 from .callbacks import BaseCallbackHandler, RunManager, astream_in_run, start_run, stream_in_run
 
@@ -71,6 +71,14 @@ class _Open:
     writer: Writer | None  # None: the trace was sampled out
     hide_inputs: bool
     hide_outputs: bool
+    #: Streamed pieces not yet handed to the writer: (time, text).
+    pieces: list[tuple[float, str | None]] | None = None
+
+
+# Streamed pieces go to the writer in batches, one event per this many pieces or this many
+# seconds (so a live view still sees a stream progress), and at the run's end.
+_PIECES_PER_EVENT = 64
+_SECONDS_PER_EVENT = 0.2
 
 
 class Tracer(BaseCallbackHandler):
@@ -131,15 +139,23 @@ class Tracer(BaseCallbackHandler):
             )
         )
 
+    @staticmethod
+    def _send_pieces(run_id: UUID, state: _Open) -> None:
+        if state.pieces and state.writer is not None:
+            state.writer.submit(Tokens(run_id, state.pieces))
+            state.pieces = None
+
     def _record_end(self, run_id: UUID, outputs: Any, inputs: Any = None) -> None:
         state = self._open.pop(run_id, None)
         if state is not None and state.writer is not None:
+            self._send_pieces(run_id, state)
             late_inputs = None if state.hide_inputs else inputs
             state.writer.submit(End(run_id, time.time(), None if state.hide_outputs else outputs, state.hide_outputs, late_inputs))
 
     def _record_error(self, run_id: UUID, error: BaseException) -> None:
         state = self._open.pop(run_id, None)
         if state is not None and state.writer is not None:
+            self._send_pieces(run_id, state)
             state.writer.submit(Fail(run_id, time.time(), error))
 
     # -- the handler protocol ------------------------------------------------------------------
@@ -149,9 +165,18 @@ class Tracer(BaseCallbackHandler):
 
     def on_llm_new_token(self, token: str, *, chunk: Any = None, run_id: UUID, parent_run_id: UUID | None = None, **_: Any) -> None:
         state = self._open.get(run_id)
-        if state is not None and state.writer is not None:
-            # Hidden outputs keep the empty chunks empty, so the first-token time stays right.
-            state.writer.submit(Token(run_id, time.time(), None if state.hide_outputs and token else token))
+        if state is None or state.writer is None:
+            return
+        now = time.time()
+        # Hidden outputs keep the empty chunks empty, so the first-token time stays right.
+        piece = (now, None if state.hide_outputs and token else token)
+        pieces = state.pieces
+        if pieces is None:
+            state.pieces = [piece]
+            return
+        pieces.append(piece)
+        if len(pieces) >= _PIECES_PER_EVENT or now - pieces[0][0] >= _SECONDS_PER_EVENT:
+            self._send_pieces(run_id, state)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **_: Any) -> None:
         self._record_end(run_id, response)

@@ -34,6 +34,8 @@ ERROR_EXCERPT = 1000
 
 _RUN_COLUMNS = tuple(column.name for column in runs.c)
 _PROJECT_SLOT = _RUN_COLUMNS.index("project_id")
+_ID_SLOT = _RUN_COLUMNS.index("id")
+_DOC_SLOT = _RUN_COLUMNS.index("doc")
 _LOG_COLUMNS = ("run_id", "seq", "ops", "written_at")
 # Backoff before each retry of a batch that found the database locked: the busy timeout has
 # already waited, so a few short retries are enough to ride out a checkpoint or a long reader.
@@ -176,8 +178,18 @@ class RunWriter:
             run_rows.append(row)
             project_names.append(project)
         written_at = self._time(datetime.now(timezone.utc))
-        log_rows = [(change.run_id, change.seq, dumps(change.ops), written_at) for change in changes]
+        doc_json = {row[_ID_SLOT]: row[_DOC_SLOT] for row in run_rows}
+        log_rows = [(change.run_id, change.seq, self._ops_json(change, latest, doc_json), written_at) for change in changes]
         return run_rows, project_names, log_rows
+
+    @staticmethod
+    def _ops_json(change: RunChange, latest: dict[str, RunChange], doc_json: dict[str, str]) -> str:
+        """The change's ops as JSON; a lone `replace ""` of the document itself reuses the
+        document's JSON, already made for the `runs` row."""
+        ops = change.ops
+        if len(ops) == 1 and ops[0].get("path") == "" and ops[0].get("value") is change.doc and latest.get(change.run_id) is change:
+            return f'[{{"op":"replace","path":"","value":{doc_json[change.run_id]}}}]'
+        return dumps(ops)
 
     def _run_row(self, change: RunChange) -> tuple[list[Any], str]:
         doc = change.doc
