@@ -22,7 +22,8 @@ from .._ids import uuid7
 from ..callbacks import RunManager, aiterate_in_run, iterate_in_run, start_run
 from ..messages import AIMessageChunk, BaseMessage, BaseMessageChunk, convert_to_messages
 from ..outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult, RunInfo
-from ..runnables import Runnable, RunnableConfig, ensure_config
+from ..runnables import Runnable, RunnableBinding, RunnableConfig, ensure_config
+from ..tools import convert_to_tool
 
 __all__ = ["BaseChatModel", "LanguageModelInput"]
 
@@ -162,6 +163,15 @@ class BaseChatModel(BaseModel, Runnable[LanguageModelInput, BaseMessage]):
             raise
         if run is not None:
             run.end(LLMResult(generations=[[_sum_chunks(chunks)]]))
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | dict[str, Any] | None = None, **kwargs: Any) -> RunnableBinding:
+        """This model with tools to call: functions, pydantic model classes or JSON schemas
+        (see `tracer.tools`). `tool_choice`: "auto", "any"/"required", "none", or a tool's
+        name. The replies' `tool_calls` say which tool to call with which arguments."""
+        bound: dict[str, Any] = {"tools": [convert_to_tool(t) for t in tools], **kwargs}
+        if tool_choice is not None:
+            bound["tool_choice"] = tool_choice
+        return self.bind(**bound)
 
     # -- the legacy interface -----------------------------------------------------------------
 
