@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from .outputs import LLMResult
+from .pricing import cost
 from .store.changes import RunChange
 
 __all__ = ["Start", "Tokens", "End", "Fail", "RunBuilder", "runtime_info", "redact"]
@@ -161,7 +162,7 @@ def _usage(outputs: Any) -> dict[str, int] | None:
     if isinstance(outputs, LLMResult):
         usage = outputs.usage()
         if usage is not None:
-            return {"input_tokens": usage["input_tokens"], "output_tokens": usage["output_tokens"], "total_tokens": usage["total_tokens"]}
+            return dict(usage)
         token_usage = (outputs.llm_output or {}).get("token_usage")
         if isinstance(token_usage, dict) and token_usage:
             prompt, completion = token_usage.get("prompt_tokens") or 0, token_usage.get("completion_tokens") or 0
@@ -338,6 +339,10 @@ class RunBuilder:
             model = _model_name(outputs)
             if model and model != run.doc["model_name"]:
                 self._replace(run, "model_name", model)
+            if usage is not None:
+                price = cost(run.doc["extra"]["invocation_params"].get("provider"), run.doc["model_name"], usage)
+                if price is not None:
+                    self._replace(run, "cost", price)
         run.done = True
         self._done.append(e.run_id)
 

@@ -34,7 +34,9 @@ def _friendly(command: F) -> F:
         except (StoreError, ValueError, OSError) as exc:
             raise click.ClickException(str(exc)) from exc
         except ModuleNotFoundError as exc:
-            raise click.ClickException(f"The database driver {exc.name!r} is not installed: pip install {exc.name}") from exc
+            if (exc.name or "").startswith("tracer"):
+                raise  # one of ours: a bug, not a missing install
+            raise click.ClickException(f"The module {exc.name!r} is needed here but is not installed: pip install {exc.name}") from exc
         except ArgumentError as exc:
             raise click.ClickException(f"The database URL is not valid: {exc}") from exc
         except SQLAlchemyError as exc:
@@ -67,16 +69,23 @@ def main() -> None:
 @main.command()
 @click.option("--project", "-p", default="demo", show_default=True, help="Project to record the demo's runs in.")
 @click.option("--quiet", "-q", is_flag=True, help="Print the outputs only, not the code of each cell.")
+@click.option("--model", "-m", "spec", default=None, metavar="PROVIDER[:MODEL]", help="Run on a real provider, e.g. openai:gpt-4o-mini, anthropic, google (default: the offline model).")
+@click.option("--base-url", default=None, help="The provider's URL, e.g. a local OpenAI-compatible server (then no key is needed).")
 @_friendly
-def demo(project: str, quiet: bool) -> None:
-    """Run the chat-model quickstart on the offline model, with tracing on."""
-    from .demo import run_quickstart
+def demo(project: str, quiet: bool, spec: str | None, base_url: str | None) -> None:
+    """Run the chat-model quickstart, with tracing on: on the offline model, or with --model
+    on a real provider whose key is set."""
+    from .demo import run_quickstart, setup_cell_for
     from .store import open_store
     from .tracing import flush, tracing_enabled
 
     settings = _settings()
+    setup = None
+    if spec and spec.split(":", 1)[0] != "fake":
+        _require_key(spec, base_url)
+        setup = setup_cell_for(spec, base_url)
     with tracing_enabled(project_name=project):
-        run_quickstart(echo=not quiet)
+        run_quickstart(echo=not quiet, setup=setup)
     if not flush(timeout=60):
         raise click.ClickException("The demo's runs could not all be written within 60 seconds.")
     with open_store(settings.store_url) as store:
@@ -84,6 +93,20 @@ def demo(project: str, quiet: bool) -> None:
         where = store.url
     click.echo(f"Recorded {count} runs in project {project!r} of the store at {where}.")
     click.echo(f"List them with:  tracer runs --project {project}")
+
+
+def _require_key(spec: str, base_url: str | None) -> None:
+    """Say which variable to set before the first call fails for want of a key."""
+    import os
+
+    from .chat_models import provider_class
+
+    provider = spec.split(":", 1)[0].strip().lower()
+    cls = provider_class(provider)
+    names = getattr(cls, "api_key_env", ())
+    if base_url or any(os.environ.get(name) for name in names):
+        return
+    raise click.ClickException(f"The {provider} demo needs an API key: set {' or '.join(names)} (or run `tracer demo` for the offline model).")
 
 
 @main.command()

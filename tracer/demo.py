@@ -18,7 +18,7 @@ from typing import Any
 
 from ._seed_replies import SEED_REPLIES
 
-__all__ = ["CELLS", "SETUP_CELL", "SEED_REPLIES", "run_cell", "cell_output", "run_quickstart"]
+__all__ = ["CELLS", "SETUP_CELL", "SEED_REPLIES", "run_cell", "cell_output", "run_quickstart", "setup_cell_for"]
 
 SETUP_CELL = """\
 from tracer.chat_models import FakeChatModel
@@ -124,10 +124,19 @@ def cell_output(source: str, namespace: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
-def run_quickstart(echo: bool = True) -> None:
-    """Run every cell in one namespace, printing each cell's output (and, with `echo`, its code)."""
+def setup_cell_for(spec: str, base_url: str | None = None) -> str:
+    """The setup cell that picks a provider's model instead of the offline one."""
+    extra = f", base_url={base_url!r}" if base_url else ""
+    return f"from tracer.chat_models import init_chat_model\n\nchat = init_chat_model({spec!r}{extra})\n"
+
+
+def run_quickstart(echo: bool = True, setup: str | None = None) -> None:
+    """Run every cell in one namespace, printing each cell's output (and, with `echo`, its
+    code). `setup` replaces the cell that picks the model."""
     namespace: dict[str, Any] = {"__name__": "__quickstart__"}
     for number, source in enumerate(CELLS, 1):
+        if source is SETUP_CELL and setup is not None:
+            source = setup
         if echo:
             print(f"In [{number}]:")
             print(textwrap.indent(source.rstrip(), "    "))
