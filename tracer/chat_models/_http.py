@@ -181,6 +181,10 @@ class HTTPChatModel(BaseChatModel):
             raise AuthenticationError(f"No API key for {self.provider}: set {names}, or pass api_key=...", provider=self.provider, status_code=401)
         return headers
 
+    def _stream_headers(self) -> dict[str, str]:
+        # httpx-sse asks for `text/event-stream` itself.
+        return {k: v for k, v in self._headers().items() if k != "accept"}
+
     def _timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.timeout)
 
@@ -273,7 +277,7 @@ class HTTPChatModel(BaseChatModel):
 
     def _send_stream(self, path: str, body: dict[str, Any]) -> Iterator[tuple[str, str]]:
         """(event, data) of each server-sent event; retried until the first one arrives."""
-        url, headers = self._url(path), {**self._headers(), "accept": "text/event-stream"}
+        url, headers = self._url(path), self._stream_headers()
         attempt = 0
         while True:
             started = False
@@ -300,7 +304,7 @@ class HTTPChatModel(BaseChatModel):
             attempt += 1
 
     async def _asend_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[tuple[str, str]]:
-        url, headers = self._url(path), {**self._headers(), "accept": "text/event-stream"}
+        url, headers = self._url(path), self._stream_headers()
         attempt = 0
         while True:
             started = False
