@@ -164,9 +164,13 @@ def _usage(outputs: Any) -> dict[str, int] | None:
         if usage is not None:
             return dict(usage)
         token_usage = (outputs.llm_output or {}).get("token_usage")
-        if isinstance(token_usage, dict) and token_usage:
-            prompt, completion = token_usage.get("prompt_tokens") or 0, token_usage.get("completion_tokens") or 0
-            return {"input_tokens": prompt, "output_tokens": completion, "total_tokens": token_usage.get("total_tokens") or prompt + completion}
+        if isinstance(token_usage, dict) and ("prompt_tokens" in token_usage or "completion_tokens" in token_usage):
+            # A count the provider did not give stays unknown (None), never 0.
+            prompt, completion = token_usage.get("prompt_tokens"), token_usage.get("completion_tokens")
+            total = token_usage.get("total_tokens")
+            if total is None and prompt is not None and completion is not None:
+                total = prompt + completion
+            return {"input_tokens": prompt, "output_tokens": completion, "total_tokens": total}
         return None
     usage = outputs.get("usage_metadata") if isinstance(outputs, dict) else None
     if isinstance(usage, dict) and "input_tokens" in usage:
