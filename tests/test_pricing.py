@@ -33,7 +33,7 @@ def test_cost_counts_cached_and_written_tokens_at_their_prices() -> None:
     assert pricing.cost("anthropic", "claude-3-5-sonnet-20241022", usage) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(("provider", "model", "usage"), [("openai", "no-such-model", {"input_tokens": 5}), (None, "gpt-4o", {"input_tokens": 5}), ("openai", "gpt-4o", None)])
+@pytest.mark.parametrize(("provider", "model", "usage"), [("openai", "no-such-model", {"input_tokens": 5, "output_tokens": 1}), (None, "gpt-4o", {"input_tokens": 5, "output_tokens": 1}), ("openai", "gpt-4o", None), ("openai", "gpt-4o", {"input_tokens": 5, "output_tokens": None})])
 def test_unknown_cost_is_none_not_zero(provider: str | None, model: str, usage: Any) -> None:
     assert pricing.cost(provider, model, usage) is None
 

@@ -77,7 +77,7 @@ def cost(provider: str | None, model: str | None, usage: dict[str, Any] | None) 
     """USD for one call's token usage (`input_tokens`, `output_tokens`, and
     `input_token_details.cache_read` / `cache_creation`), or None when unknown."""
     price = price_of(provider, model)
-    if price is None or not usage:
+    if price is None or not usage or usage.get("input_tokens") is None or usage.get("output_tokens") is None:
         return None
     details = usage.get("input_token_details") or {}
     cached = details.get("cache_read") or 0
