@@ -56,6 +56,7 @@ __all__ = [
     "message_chunk_to_message",
     "get_buffer_string",
     "add_usage",
+    "parse_tool_call_chunks",
 ]
 
 Content = Union[str, list[Union[str, dict[str, Any]]]]
@@ -261,7 +262,7 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
     def __init__(self, content: Content | None = None, /, **kwargs: Any) -> None:
         super().__init__(content, **kwargs)
         if self.tool_call_chunks and not self.tool_calls and not self.invalid_tool_calls:
-            self.tool_calls, self.invalid_tool_calls = _parse_tool_call_chunks(self.tool_call_chunks)
+            self.tool_calls, self.invalid_tool_calls = parse_tool_call_chunks(self.tool_call_chunks)
 
     def _merged_fields(self, other: BaseMessageChunk) -> dict[str, Any]:
         assert isinstance(other, AIMessageChunk)
@@ -554,7 +555,8 @@ def _merge_lists(left: list[Any], right: list[Any]) -> list[Any]:
     return merged
 
 
-def _parse_tool_call_chunks(chunks: list[ToolCallChunk]) -> tuple[list[ToolCall], list[InvalidToolCall]]:
+def parse_tool_call_chunks(chunks: list[ToolCallChunk]) -> tuple[list[ToolCall], list[InvalidToolCall]]:
+    """Tool calls from (assembled) chunks: those whose JSON arguments parse, and the others."""
     calls: list[ToolCall] = []
     invalid: list[InvalidToolCall] = []
     for chunk in chunks:

@@ -41,7 +41,7 @@ from ..messages import (
     SystemMessage,
     ToolMessage,
     UsageMetadata,
-    _parse_tool_call_chunks,
+    parse_tool_call_chunks,
 )
 from ..outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from ._http import HTTPChatModel
@@ -259,7 +259,7 @@ class ChatOpenAI(HTTPChatModel):
         generations = []
         for i, choice in enumerate(data.get("choices") or []):
             raw = choice.get("message") or {}
-            calls, invalid = _parse_tool_call_chunks([_tool_call_chunk(c, n) for n, c in enumerate(raw.get("tool_calls") or [])])
+            calls, invalid = parse_tool_call_chunks([_tool_call_chunk(c, n) for n, c in enumerate(raw.get("tool_calls") or [])])
             finish_reason = choice.get("finish_reason")
             message = AIMessage(
                 content=_text(raw.get("content")),
