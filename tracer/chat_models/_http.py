@@ -135,6 +135,10 @@ class HTTPChatModel(BaseChatModel):
             params["base_url"] = self.base_url
         return params
 
+    def _run_metadata(self) -> dict[str, Any] | None:
+        # LangSmith's names, so runs sent there are recognized as this provider's.
+        return {**(self.metadata or {}), "ls_provider": self.provider, "ls_model_name": self.model_name, "ls_model_type": "chat"}
+
     # -- the calls ---------------------------------------------------------------------------------
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any) -> ChatResult:

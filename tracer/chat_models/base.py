@@ -99,6 +99,10 @@ class BaseChatModel(BaseModel, Runnable[LanguageModelInput, BaseMessage]):
     def _streams(self) -> bool:
         return type(self)._stream is not BaseChatModel._stream
 
+    def _run_metadata(self) -> dict[str, Any] | None:
+        """Metadata of this model's runs: the user's; providers add who they are."""
+        return self.metadata
+
     def _invocation_params(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {**self._identifying_params, "_type": self._llm_type, "stop": stop, **kwargs}
 
@@ -111,7 +115,7 @@ class BaseChatModel(BaseModel, Runnable[LanguageModelInput, BaseMessage]):
             config=config,
             local_callbacks=self.callbacks,
             local_tags=self.tags,
-            local_metadata=self.metadata,
+            local_metadata=self._run_metadata(),
             invocation_params=self._invocation_params(stop, kwargs or {}),
             run_id=run_id,
         )
