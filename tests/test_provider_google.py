@@ -594,3 +594,18 @@ def test_traced_runs_have_exact_usage_and_no_key(tracing: Any, read_runs: Callab
     assert all(r.invocation_params["_type"] == "google-chat" for r in runs)
     for run in runs:
         assert KEY not in run.model_dump_json()
+
+
+def test_a_429_waits_as_long_as_retry_info_says() -> None:
+    import httpx
+
+    from tracer.chat_models.google import ChatGoogleGenerativeAI
+
+    answers = iter([
+        httpx.Response(429, json={"error": {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED", "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.01s"}]}}),
+        httpx.Response(200, json={"candidates": [{"content": {"role": "model", "parts": [{"text": "ok"}]}, "finishReason": "STOP"}]}),
+    ])
+    model = ChatGoogleGenerativeAI(api_key="k", max_retries=1, transport=httpx.MockTransport(lambda request: next(answers)))
+    response = httpx.Response(429, json={"error": {"details": [{"retryDelay": "0.01s"}]}})
+    assert model._delay(0, response) == 0.01
+    assert model.invoke("hi").content == "ok"

@@ -143,11 +143,17 @@ class HTTPChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any) -> ChatResult:
         body = self._request_body(messages, stop, kwargs, stream=False)
-        return self._parse_response(self._send(self._request_path(False), body))
+        return self._parse(self._send(self._request_path(False), body))
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any) -> ChatResult:
         body = self._request_body(messages, stop, kwargs, stream=False)
-        return self._parse_response(await self._asend(self._request_path(False), body))
+        return self._parse(await self._asend(self._request_path(False), body))
+
+    def _parse(self, data: Any) -> ChatResult:
+        try:
+            return self._parse_response(data)
+        except ProviderError as exc:  # an error object inside a 200 answer
+            raise self._scrub(exc) from exc.__cause__
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         body = self._request_body(messages, stop, kwargs, stream=True)
@@ -168,6 +174,8 @@ class HTTPChatModel(BaseChatModel):
     def _feed(self, parser: StreamParser, event: str, data: str) -> list[ChatGenerationChunk]:
         try:
             return parser.feed(event, data)
+        except ProviderError as exc:  # an error event in the stream
+            raise self._scrub(exc) from exc.__cause__
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise APIResponseError(f"Could not read a streamed event from {self.provider} ({exc!r}): {data[:200]!r}", provider=self.provider) from exc
 
@@ -216,7 +224,25 @@ class HTTPChatModel(BaseChatModel):
         except ValueError:
             body = None
         request_id = next((response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers), None)
-        return status_error(response.status_code, self._error_message(body, text), provider=self.provider, body=body, request_id=request_id)
+        error = status_error(response.status_code, self._error_message(body, text), provider=self.provider, body=body, request_id=request_id)
+        return self._scrub(error)
+
+    def _redact(self, text: str) -> str:
+        """`text` without the key, should an answer quote it (some servers echo it back)."""
+        key = self.api_key.get_secret_value() if self.api_key is not None else ""
+        return text.replace(key, "***") if key and key in text else text
+
+    def _scrub(self, error: ProviderError) -> ProviderError:
+        """The error with the key taken out of its message and body."""
+        key = self.api_key.get_secret_value() if self.api_key is not None else ""
+        if not key:
+            return error
+        error.message = self._redact(error.message)
+        error.args = tuple(self._redact(a) if isinstance(a, str) else a for a in error.args)
+        body = getattr(error, "body", None)
+        if body is not None and key in json.dumps(body, default=str):
+            error.body = json.loads(self._redact(json.dumps(body, default=str)))  # type: ignore[attr-defined]
+        return error
 
     def _connection_error(self, exc: httpx.TransportError, url: str) -> ProviderError:
         if isinstance(exc, httpx.TimeoutException):
@@ -335,7 +361,7 @@ class HTTPChatModel(BaseChatModel):
             attempt += 1
 
     def _stream_broken(self, exc: httpx.TransportError, url: str, started: bool) -> ProviderError:
-        if not started:
+        if not started or isinstance(exc, httpx.TimeoutException):
             return self._connection_error(exc, url)
         return APIConnectionError(f"The connection to {self.provider} broke in the middle of a stream ({exc.__class__.__name__}, {self._describe(url)})", provider=self.provider)
 

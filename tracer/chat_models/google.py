@@ -182,6 +182,26 @@ class ChatGoogleGenerativeAI(HTTPChatModel):
     def _stream_parser(self) -> _StreamParser:
         return _StreamParser(self)
 
+    def _delay(self, attempt: int, response: Any) -> float | None:
+        """Gemini says how long to wait in the body of a 429 (`RetryInfo.retryDelay`, e.g.
+        "2s"), not in a `Retry-After` header: use it when it is there."""
+        delay = super()._delay(attempt, response)
+        if delay is None or response is None or "retry-after" in response.headers:
+            return delay
+        try:
+            details = (response.json().get("error") or {}).get("details") or []
+        except (ValueError, AttributeError):
+            return delay
+        for detail in details:
+            hint = detail.get("retryDelay") if isinstance(detail, dict) else None
+            if isinstance(hint, str) and hint.endswith("s"):
+                try:
+                    seconds = float(hint[:-1])
+                except ValueError:
+                    continue
+                return seconds if seconds <= 60 else None
+        return delay
+
     def _error_message(self, body: Any, text: str) -> str:
         if isinstance(body, list) and body:  # the non-SSE stream endpoint wraps errors in a list
             body = body[0]
@@ -190,11 +210,6 @@ class ChatGoogleGenerativeAI(HTTPChatModel):
         if isinstance(error, dict) and error.get("status") and error["status"] not in message:
             message = f"{message} ({error['status']})"
         return self._redact(message)
-
-    def _redact(self, message: str) -> str:
-        """The message without the key, should an answer ever quote it."""
-        key = self.api_key.get_secret_value() if self.api_key is not None else ""
-        return message.replace(key, "***") if key else message
 
     def _raise_if_failed(self, data: Any) -> None:
         """Raise for an error object or a blocked prompt; otherwise the answer is readable."""
