@@ -21,7 +21,7 @@ def _tracer(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 def test_demo_prints_the_quickstart_and_records_its_runs(isolated_tracer: Path) -> None:
-    demo = _tracer("demo")
+    demo = _tracer("demo", "--no-ui")
     assert demo.returncode == 0, demo.stderr
     assert "AIMessage(content=\"J'adore la programmation.\")" in demo.stdout
     assert "RunLogPatch({'op': 'replace',\n  'path': '/final_output'," in demo.stdout
@@ -46,7 +46,7 @@ def test_runs_before_anything_was_traced_says_so_without_creating_a_store(isolat
 
 
 def test_runs_filters_that_match_nothing(isolated_tracer: Path) -> None:
-    assert _tracer("demo", "-q").returncode == 0
+    assert _tracer("demo", "-q", "--no-ui").returncode == 0
     result = _tracer("runs", "--type", "tool")
     assert result.returncode == 0 and result.stdout.strip() == "No runs match."
 
@@ -56,7 +56,7 @@ def test_db_upgrade_and_current(isolated_tracer: Path) -> None:
     assert current.returncode == 0 and "has no schema yet" in current.stdout
     upgrade = _tracer("db", "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
-    assert "is at revision 0001 (the newest)" in upgrade.stdout
+    assert "is at revision 0002 (the newest)" in upgrade.stdout
     assert "(the newest)." in _tracer("db", "current").stdout
 
 

@@ -1,4 +1,4 @@
-"""The `tracer` command: `demo`, `runs`, `db upgrade` / `db current`.
+"""The `tracer` command: `demo`, `runs`, `ui`, `db upgrade` / `db current`.
 
 Built on click (which Flask brings). Every command turns the errors a user can cause (a bad
 URL, a database that is not there or not upgraded, a bad setting) into one sentence through
@@ -8,6 +8,7 @@ URL, a database that is not there or not upgraded, a bad setting) into one sente
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -71,10 +72,12 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print the outputs only, not the code of each cell.")
 @click.option("--model", "-m", "spec", default=None, metavar="PROVIDER[:MODEL]", help="Run on a real provider, e.g. openai:gpt-4o-mini, anthropic, google (default: the offline model).")
 @click.option("--base-url", default=None, help="The provider's URL, e.g. a local OpenAI-compatible server (then no key is needed).")
+@click.option("--no-ui", is_flag=True, help="Do not serve the viewer afterwards.")
+@click.option("--port", default=5055, show_default=True, type=click.IntRange(0, 65535), help="Port of the viewer (another free one if it is taken).")
 @_friendly
-def demo(project: str, quiet: bool, spec: str | None, base_url: str | None) -> None:
+def demo(project: str, quiet: bool, spec: str | None, base_url: str | None, no_ui: bool, port: int) -> None:
     """Run the chat-model quickstart, with tracing on: on the offline model, or with --model
-    on a real provider whose key is set."""
+    on a real provider whose key is set; then serve the viewer on the demo's project."""
     from .demo import run_quickstart, setup_cell_for
     from .store import open_store
     from .tracing import flush, tracing_enabled
@@ -93,6 +96,101 @@ def demo(project: str, quiet: bool, spec: str | None, base_url: str | None) -> N
         where = store.url
     click.echo(f"Recorded {count} runs in project {project!r} of the store at {where}.")
     click.echo(f"List them with:  tracer runs --project {project}")
+    if not no_ui:
+        from urllib.parse import quote
+
+        _serve(settings.store_url, "127.0.0.1", port, path=f"/projects/{quote(project, safe='')}", any_port=True)
+
+
+@main.command()
+@click.option("--db", "db_url", default=None, metavar="URL", help="The store to view (default: TRACER_DATABASE_URL, or traces.db in TRACER_HOME).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; any but loopback requires an API key.")
+@click.option("--port", default=5055, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on (0: any free port).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the viewer in the web browser.")
+@_friendly
+def ui(db_url: str | None, host: str, port: int, open_browser: bool) -> None:
+    """Serve the trace viewer. On an address other than 127.0.0.1 it asks for an API key:
+    TRACER_API_KEY, or one generated and printed here."""
+    _serve(db_url or _settings().store_url, host, port, open_browser=open_browser)
+
+
+def _serve(store_url: str, host: str, port: int, *, path: str = "/", open_browser: bool = False, any_port: bool = False) -> None:
+    """Serve the viewer on host:port until interrupted (werkzeug, one thread per request)."""
+    import webbrowser
+
+    from werkzeug.serving import make_server
+
+    from viewer import create_app, get_store
+
+    sock = _listen(host, port, any_port=any_port)
+    try:
+        app = create_app(store_url, host=host)
+        bound_port = sock.getsockname()[1]
+        # Cookies do not tell ports apart: one viewer's session must not clobber another's.
+        app.config["SESSION_COOKIE_NAME"] = f"tracer_session_{bound_port}"
+        server = make_server(host, bound_port, app, threaded=True, fd=sock.fileno())
+    finally:
+        sock.close()  # the server works on its own duplicate of the socket
+    url = f"http://{_url_host(host)}:{server.port}{path}"
+    with app.app_context():
+        where = get_store().url
+    click.echo(f"The viewer of the store at {where} is at {url}  (Ctrl+C stops it)")
+    if app.config["TRACER_API_KEY"]:
+        if app.config["TRACER_API_KEY_GENERATED"]:
+            click.echo(f"It asks for this API key (log in with it, or send it as x-api-key): {app.config['TRACER_API_KEY']}")
+        else:
+            click.echo("It asks for the API key in TRACER_API_KEY (log in with it, or send it as x-api-key).")
+    if open_browser:
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    finally:
+        with app.app_context():
+            get_store().close()
+        click.echo("The viewer stopped.")
+
+
+def _listen(host: str, port: int, *, any_port: bool = False) -> Any:
+    """A listening socket on host:port, or a one-sentence `ClickException`."""
+    import errno
+    import socket
+
+    try:
+        # The family werkzeug will assume for this host: IPv6 for a literal with a colon.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        infos = socket.getaddrinfo(host or None, port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise click.ClickException(f"The host {host!r} is not an address this machine can listen on ({getattr(exc, 'strerror', None) or exc}).") from exc
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        if os.name != "nt":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE and any_port:
+                sock.bind((address[0], 0, *address[2:]))
+            else:
+                raise
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(f"Port {port} on {host} is already in use; stop the program using it or choose another with --port.") from exc
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise click.ClickException(f"The host {host!r} is not an address of this machine.") from exc
+        if exc.errno == errno.EACCES:
+            raise click.ClickException(f"Listening on port {port} is not permitted; choose a port above 1023 with --port.") from exc
+        raise click.ClickException(f"Cannot listen on {host} port {port}: {exc.strerror or exc}.") from exc
+    return sock
+
+
+def _url_host(host: str) -> str:
+    """The host part of the URL to print: a wildcard address shows as 127.0.0.1."""
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def _require_key(spec: str, base_url: str | None) -> None:
