@@ -29,7 +29,7 @@ def test_the_quickstart_runs_on_an_openai_compatible_server(isolated_tracer: Pat
     fake_provider.default = Reply(echo=True)
     result = _tracer(
         "demo", "--no-ui", "-q", "--model", "openai:gpt-4o-mini", "--base-url", f"{fake_provider.url}/v1",
-        env={"TRACER_HOME": str(isolated_tracer)},
+        env={"TRACER_HOME": str(isolated_tracer), "OPENAI_API_KEY": "sk-local-test"},
     )
     assert result.returncode == 0, result.stderr
     assert "echo: What is the purpose of model regularization?" in result.stdout
@@ -39,3 +39,9 @@ def test_the_quickstart_runs_on_an_openai_compatible_server(isolated_tracer: Pat
         runs = store.list_runs(project_name="demo")
     assert len(runs) == 10
     assert all(run.metadata["ls_provider"] == "openai" and run.model_name and run.total_tokens for run in runs)
+
+
+def test_a_provider_error_is_one_sentence(isolated_tracer: Path, fake_provider: FakeProviderServer) -> None:  # noqa: F811
+    result = _tracer("demo", "--no-ui", "-q", "--model", "openai", "--base-url", f"{fake_provider.url}/v1", env={"TRACER_HOME": str(isolated_tracer)})
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: openai answered 401") and "Traceback" not in result.stderr

@@ -28,11 +28,12 @@ def _friendly(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+        from .errors import TracerError
         from .store import StoreError
 
         try:
             return command(*args, **kwargs)
-        except (StoreError, ValueError, OSError) as exc:
+        except (TracerError, StoreError, ValueError, OSError) as exc:
             raise click.ClickException(str(exc)) from exc
         except ModuleNotFoundError as exc:
             if (exc.name or "").startswith("tracer"):
