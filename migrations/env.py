@@ -12,6 +12,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
+from tracer.store.search import include_name
 from tracer.store.tables import metadata
 
 config = context.config
@@ -24,6 +25,7 @@ def _run(connection: Connection) -> None:
         # SQLite can only ALTER a table by copying it; batch mode does that for later versions.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from tracer.store import StoreError, current_revision, migrate, open_store, tables, upgrade
+from tracer.store.search import include_name
 
 RUN_COLUMNS = [
     "id",
@@ -50,27 +51,39 @@ def test_upgraded_blank_database_matches_tables(tmp_path: Path) -> None:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            diff = compare_metadata(MigrationContext.configure(connection), tables.metadata)
+            context = MigrationContext.configure(connection, opts={"include_name": include_name})
+            diff = compare_metadata(context, tables.metadata)
             inspector = inspect(connection)
             names = set(inspector.get_table_names())
             run_columns = [column["name"] for column in inspector.get_columns("runs")]
             run_indexes = {index["name"]: index["column_names"] for index in inspector.get_indexes("runs")}
             log_key = inspector.get_pk_constraint("run_log")["constrained_columns"]
+            log_unique = [u["column_names"] for u in inspector.get_unique_constraints("run_log")]
             run_fks = inspector.get_foreign_keys("runs")
     finally:
         engine.dispose()
 
     assert diff == []
-    assert names == {"alembic_version", "projects", "runs", "run_log", "feedback", "datasets", "examples"}
+    managed = {"alembic_version", "projects", "runs", "run_log", "feedback", "datasets", "examples"}
+    search = {"run_text", "run_text_fts"}  # SQLite only, outside tables.metadata (+ FTS5 shadow tables)
+    assert managed | search <= names
+    assert all(name.startswith("run_text_fts_") or name == "sqlite_sequence" for name in names - managed - search)
     assert run_columns == RUN_COLUMNS
     assert run_indexes == {
-        "ix_runs_project_id_start_time": ["project_id", "start_time"],
+        "ix_runs_project_time_usage": ["project_id", "start_time", "total_tokens", "prompt_tokens", "completion_tokens", "cost"],
         "ix_runs_project_id_run_type_start_time": ["project_id", "run_type", "start_time"],
-        "ix_runs_project_id_status_start_time": ["project_id", "status", "start_time"],
+        "ix_runs_errors": ["project_id", "start_time"],
+        "ix_runs_project_model_time": ["project_id", "model_name", "start_time"],
+        "ix_runs_roots": ["project_id", "start_time", "status", "latency_ms", "parent_run_id"],
+        "ix_runs_project_latency": ["project_id", "latency_ms", "parent_run_id"],
+        "ix_runs_project_tokens": ["project_id", "total_tokens", "id"],
+        "ix_runs_project_cost": ["project_id", "cost", "id"],
+        "ix_runs_start_time": ["start_time"],
         "ix_runs_trace_id_dotted_order": ["trace_id", "dotted_order"],
         "ix_runs_parent_run_id": ["parent_run_id"],
     }
-    assert log_key == ["run_id", "seq"]
+    assert log_key == ["pos"]
+    assert log_unique == [["run_id", "seq"]]
     assert [(fk["referred_table"], fk["options"].get("ondelete")) for fk in run_fks] == [("projects", "CASCADE")]
 
 
@@ -79,7 +92,7 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     assert current_revision(url) is None
     first = upgrade(url)
     second = upgrade(url)
-    assert first == second == current_revision(url) == "0001"
+    assert first == second == current_revision(url) == "0002"
 
 
 def test_current_revision_does_not_create_a_file(tmp_path: Path) -> None:
@@ -146,10 +159,72 @@ def test_scripts_render_postgresql_ddl(capsys: pytest.CaptureFixture[str]) -> No
     assert "start_time TIMESTAMP WITH TIME ZONE NOT NULL" in sql
     assert "CREATE INDEX ix_runs_project_id_start_time ON runs (project_id, start_time)" in sql
     assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql
+    # 0002: the viewer's indexes (a partial one for root runs), run_log.pos; no FTS5 there.
+    assert "CREATE INDEX ix_runs_roots ON runs (project_id, start_time, status, latency_ms, parent_run_id) WHERE parent_run_id IS NULL" in sql
+    assert "ALTER TABLE run_log ADD COLUMN pos BIGSERIAL NOT NULL" in sql
+    assert "ALTER TABLE run_log ADD CONSTRAINT pk_run_log PRIMARY KEY (pos)" in sql
+    assert "fts5" not in sql
+    assert "UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001'" in sql
 
 
 def test_script_location_is_the_package_with_env_py() -> None:
     folder = migrate.script_location()
     assert (folder / "env.py").is_file()
     assert (folder / "versions" / "0001_initial.py").is_file()
-    assert migrate.head_revision() == "0001"
+    assert (folder / "versions" / "0002_viewer.py").is_file()
+    assert migrate.head_revision() == "0002"
+
+
+def test_upgrading_a_0001_store_with_runs_numbers_its_log_and_indexes_its_words(tmp_path: Path) -> None:
+    from tracer.store import browse
+
+    path = tmp_path / "old.db"
+    config = Config()
+    config.set_main_option("script_location", str(migrate.script_location()))
+    config.set_main_option("sqlalchemy.url", _url(path))
+    command.upgrade(config, "0001")
+    # Rows as chat-tracer 0001 wrote them: runs, and their op logs in the order written.
+    docs = []
+    with sqlite3.connect(path) as connection:
+        connection.execute("INSERT INTO projects VALUES ('p1', 'legacy', NULL, '2025-01-01 00:00:00.000000', NULL)")
+        for i, word in enumerate(["aardvark", "badger", "capybara"]):
+            run_id = f"00000000-0000-7000-8000-00000000000{i}"
+            doc = (
+                f'{{"id":"{run_id}","name":"ChatOpenAI","run_type":"llm","project":"legacy",'
+                f'"inputs":{{"messages":[[{{"type":"human","content":"tell me about the {word}"}}]]}},'
+                f'"outputs":{{"generations":[[{{"text":"The {word} is an animal."}}]]}},"error":null}}'
+            )
+            start = f"2025-01-0{i + 1} 00:00:00.000000"
+            connection.execute(
+                "INSERT INTO runs (id, project_id, trace_id, dotted_order, name, run_type, status, start_time, "
+                "latency_ms, tags, doc) VALUES (?, 'p1', ?, ?, 'ChatOpenAI', 'llm', 'success', ?, 5.0, '[]', ?)",
+                (run_id, run_id, f"2025010{i + 1}T000000000000Z{run_id}", start, doc),
+            )
+            docs.append(run_id)
+        # Written out of id order, to see that positions follow the writing order.
+        for run_id, seq in [(docs[2], 0), (docs[0], 0), (docs[1], 0), (docs[0], 1)]:
+            connection.execute("INSERT INTO run_log VALUES (?, ?, '[]', '2025-01-05 00:00:00.000000')", (run_id, seq))
+
+    assert upgrade(_url(path)) == migrate.head_revision()
+    with sqlite3.connect(path) as connection:
+        logged = connection.execute("SELECT pos, run_id, seq FROM run_log ORDER BY pos").fetchall()
+    assert logged == [(1, docs[2], 0), (2, docs[0], 0), (3, docs[1], 0), (4, docs[0], 1)]
+    with open_store(_url(path)) as store:
+        found = browse.list_run_rows(store, browse.RunFilter(project="legacy", search="badger"))
+        assert [row.id for row in found.rows] == [docs[1]]
+        assert [row.id for row in browse.list_run_rows(store, browse.RunFilter(project="legacy", search="animal")).rows] == docs[::-1]
+        assert browse.list_run_rows(store, browse.RunFilter(project="legacy", search="generations")).rows == []
+        assert [row.pos for row in browse.log_since(store, 2)] == [3, 4]
+        # New writes continue the numbering, and are searchable too.
+        from tracer.store import RunChange
+
+        new_id = "00000000-0000-7000-8000-000000000009"
+        doc = {"id": new_id, "name": "x", "run_type": "chain", "project": "legacy", "start_time": "2025-01-09T00:00:00+00:00", "inputs": {"q": "dormouse"}}
+        store.write([RunChange(new_id, doc, [{"op": "replace", "path": "", "value": doc}], 0)])
+        assert [(row.pos, row.run_id) for row in browse.log_since(store, 4)] == [(5, new_id)]
+        assert [row.id for row in browse.list_run_rows(store, browse.RunFilter(project="legacy", search="dormouse")).rows] == [new_id]
+
+    command.downgrade(config, "0001")  # and back: the log keeps its rows and order
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT run_id, seq FROM run_log ORDER BY rowid").fetchall() == [(r, s) for _, r, s in logged] + [(new_id, 0)]
+        assert "run_text" not in {name for (name,) in connection.execute("SELECT name FROM sqlite_master")}

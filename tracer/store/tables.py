@@ -15,6 +15,11 @@ Portability (SQLite now, PostgreSQL too, one migration for both):
   `YYYY-MM-DD HH:MM:SS.ffffff` UTC string on SQLite; both sort by time.
 - Indexes are plain ascending column lists (both databases scan them backwards for
   "newest first"), matched to the viewer's queries; every extra index costs insert speed.
+
+Full-text search is SQLite's alone and lives outside this metadata: `run_text` (each run's
+searchable words, one row per run) and `run_text_fts` (an FTS5 index over it), created by
+migration 0002 on SQLite only and kept by `writes.py` (see `search.py`). PostgreSQL searches
+`runs.doc` with ILIKE instead. `migrations/env.py` leaves those tables out of comparisons.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Float,
@@ -29,10 +35,11 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    PrimaryKeyConstraint,
     String,
     Table,
     Text,
+    UniqueConstraint,
+    text,
 )
 
 __all__ = ["metadata", "projects", "runs", "run_log", "feedback", "datasets", "examples", "ID_LENGTH"]
@@ -97,11 +104,69 @@ runs = Table(
     _id("reference_example_id"),
     # The whole run document, as JSON: what readers return.
     Column("doc", Text, nullable=False),
-    # Latest runs of a project, optionally of one type or status: equality columns first, then
-    # the sort column, so "newest 50" is an index range read backwards.
-    Index(None, "project_id", "start_time"),
+    # Latest runs of a project, optionally of one type or model: equality columns
+    # first, then the sort column, so "newest 50" is an index range read backwards. The first
+    # also carries the usage figures, so a project's (or a time bucket's) token and cost sums
+    # are read from the index alone, never from the kilobyte-sized rows.
+    Index("ix_runs_project_time_usage", "project_id", "start_time", "total_tokens", "prompt_tokens", "completion_tokens", "cost"),
     Index(None, "project_id", "run_type", "start_time"),
-    Index(None, "project_id", "status", "start_time"),
+    # Failed runs of a project, newest first. Partial: errors are few, and the other statuses
+    # are common enough (success) or recent enough (running) to be found by any newest-first
+    # scan; root runs' status is also in `ix_runs_roots`.
+    Index(
+        "ix_runs_errors",
+        "project_id",
+        "start_time",
+        sqlite_where=text("status = 'error'"),
+        postgresql_where=text("status = 'error'"),
+    ),
+    Index(
+        "ix_runs_project_model_time",
+        "project_id",
+        "model_name",
+        "start_time",
+        sqlite_where=text("model_name IS NOT NULL"),
+        postgresql_where=text("model_name IS NOT NULL"),
+    ),
+    # The viewer's default list, a project's traces newest first: only root runs, a partial
+    # index (both databases have them). It carries status and latency for the figures of
+    # traces (counts, error rate) and the time series, read from the index alone; and
+    # `parent_run_id` (always NULL here), without which SQLite would not count the index as
+    # covering a query that names that column in its WHERE.
+    Index(
+        "ix_runs_roots",
+        "project_id",
+        "start_time",
+        "status",
+        "latency_ms",
+        "parent_run_id",
+        sqlite_where=text("parent_run_id IS NULL"),
+        postgresql_where=text("parent_run_id IS NULL"),
+    ),
+    # Sorting a project's runs by latency, tokens or cost, keyset-paginated on (value, id).
+    # Latencies rarely tie, so that index does without the id; it carries `parent_run_id` so
+    # percentiles of root runs are read from the index alone. Tokens and cost are partial: only
+    # model calls have them (the runs without are listed after the others, newest first, from
+    # the usage index above).
+    Index("ix_runs_project_latency", "project_id", "latency_ms", "parent_run_id"),
+    Index(
+        "ix_runs_project_tokens",
+        "project_id",
+        "total_tokens",
+        "id",
+        sqlite_where=text("total_tokens IS NOT NULL"),
+        postgresql_where=text("total_tokens IS NOT NULL"),
+    ),
+    Index(
+        "ix_runs_project_cost",
+        "project_id",
+        "cost",
+        "id",
+        sqlite_where=text("cost IS NOT NULL"),
+        postgresql_where=text("cost IS NOT NULL"),
+    ),
+    # Newest runs of every project at once.
+    Index(None, "start_time"),
     # A trace as a tree, in dotted order (parents before children, siblings by start).
     Index(None, "trace_id", "dotted_order"),
     Index(None, "parent_run_id"),
@@ -109,15 +174,21 @@ runs = Table(
 
 # An ordinary rowid table, not SQLite's WITHOUT ROWID: ops rows are about a kilobyte, more than
 # fits in a WITHOUT ROWID b-tree cell, and the overflow pages halved the write rate here.
+# `pos` numbers the rows in the order they were written, across runs: the cursor of the viewer's
+# live updates ("every change after pos N"). On SQLite it is the rowid itself (INTEGER PRIMARY
+# KEY AUTOINCREMENT: no extra index, and never reused, even after the newest rows are deleted);
+# on PostgreSQL a BIGSERIAL. Rows are looked up per run through the (run_id, seq) key.
 run_log = Table(
     "run_log",
     metadata,
+    Column("pos", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
     _id("run_id", ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     Column("seq", Integer, nullable=False),
     # JSON array of the RFC 6902 ops written in this change, in order.
     Column("ops", Text, nullable=False),
     _time("written_at"),
-    PrimaryKeyConstraint("run_id", "seq"),
+    UniqueConstraint("run_id", "seq"),
+    sqlite_autoincrement=True,
 )
 
 # No foreign key to `runs`: feedback may arrive before the background writer stores its run.
@@ -136,6 +207,8 @@ feedback = Table(
     _time("created_at"),
     _time("modified_at"),
     Index(None, "run_id"),
+    # The runs filter "feedback key K with a score between a and b" starts from here.
+    Index(None, "key", "score"),
 )
 
 datasets = Table(

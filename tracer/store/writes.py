@@ -7,6 +7,11 @@ JSON is serialized with the Rust serializer, and rows are plain tuples in the co
 statements compiled once by SQLAlchemy for the database's dialect. Then, under the lock, new
 project names become ids, `runs` rows are upserted (`INSERT ... ON CONFLICT (id) DO UPDATE`,
 the same SQL on SQLite and PostgreSQL) and one `run_log` row is appended per change.
+
+On SQLite with the search tables (see `search.py`), each run's words go into `run_text` and
+its FTS5 index too, in the same transaction and with a few set-wise statements; a run whose
+words did not change is left alone, so a streamed run is re-indexed only when its outputs come.
+The words are gathered before the transaction, from the document's own objects (~5 µs a run).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from .._json import dumps
 from .changes import RunChange
 from .engine import describe
 from .errors import StoreError
+from .search import INDEX_STATEMENTS, has_fts, searchable_text
 from .tables import projects, run_log, runs
 
 __all__ = ["RunWriter", "ERROR_EXCERPT"]
@@ -59,6 +65,18 @@ def _sqlite_time(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
+def _sqlite_time_text(text: str, value: datetime) -> str:
+    """`_sqlite_time(value)`, cut from `text` (the ISO string `value` was parsed from) when it is
+    already UTC with microseconds, as the tracer writes every time: no formatting at all."""
+    if len(text) == 32 and text.endswith("+00:00") and text[10] == "T" and text[19] == ".":
+        return f"{text[:10]} {text[11:26]}"
+    return _sqlite_time(value)
+
+
+def _same_time_text(_text: str, value: datetime) -> datetime:
+    return value
+
+
 def _same_time(value: datetime) -> datetime:
     return value
 
@@ -71,7 +89,7 @@ class _Statement:
     """A statement compiled once for a dialect, and its rows in the driver's parameter form."""
 
     def __init__(self, statement: Any, engine: Engine, columns: Sequence[str]) -> None:
-        compiled = statement.compile(dialect=engine.dialect)
+        compiled = statement.compile(dialect=engine.dialect, column_keys=list(columns))
         self.sql = compiled.string
         self._columns = tuple(columns)
         self._positional = bool(compiled.positional)
@@ -96,27 +114,31 @@ class RunWriter:
         name = engine.dialect.name
         self._insert = _insert(name)
         self._time = _sqlite_time if name == "sqlite" else _same_time
+        self._time_text = _sqlite_time_text if name == "sqlite" else _same_time_text
         upsert = self._insert(runs)
         upsert = upsert.on_conflict_do_update(
             index_elements=[runs.c.id],
             set_={column.name: upsert.excluded[column.name] for column in runs.c if column.name != "id"},
         )
         self._runs = _Statement(upsert, engine, _RUN_COLUMNS)
-        self._log = _Statement(run_log.insert(), engine, _LOG_COLUMNS)
+        # `pos` is numbered by the database; `inline` keeps PostgreSQL from returning it.
+        self._log = _Statement(run_log.insert().inline(), engine, _LOG_COLUMNS)
         #: Project name -> id, only for projects known to be committed.
         self._project_ids: dict[str, str] = {}
+        #: Whether to keep the full-text search tables (SQLite with FTS5, at 0002 or later).
+        self._search = _has_search(engine)
 
     def write(self, changes: Sequence[RunChange]) -> None:
         """Store `changes` in one transaction: all of them, or none and a `StoreError`."""
         if not changes:
             return
-        run_rows, project_names, log_rows = self._prepare(changes)
+        run_rows, project_names, log_rows, text_rows, seen_before = self._prepare(changes)
         log_params = self._log.params(log_rows)
         retried_integrity = False
         attempt = 0
         while True:
             try:
-                self._transaction(run_rows, project_names, log_params)
+                self._transaction(run_rows, project_names, log_params, text_rows, seen_before)
                 return
             except OperationalError as exc:
                 if not _is_locked(exc) or attempt >= len(_RETRY_DELAYS):
@@ -136,13 +158,22 @@ class RunWriter:
         cause = getattr(exc, "orig", None) or exc
         return StoreError(f"Could not write {len(changes)} run changes to {describe(self._engine.url)}: {cause}")
 
-    def _transaction(self, run_rows: list[list[Any]], project_names: list[str], log_params: list[Any]) -> None:
+    def _transaction(
+        self,
+        run_rows: list[list[Any]],
+        project_names: list[str],
+        log_params: list[Any],
+        text_rows: list[tuple[str, str]] | None,
+        seen_before: list[tuple[str, str]] | None,
+    ) -> None:
         with self._engine.begin() as connection:
             ids, new = self._resolve_projects(connection, set(project_names))
             for row, project in zip(run_rows, project_names):
                 row[_PROJECT_SLOT] = ids[project]
             connection.exec_driver_sql(self._runs.sql, self._runs.params(run_rows))
             connection.exec_driver_sql(self._log.sql, log_params)
+            if text_rows:
+                _index(connection, text_rows, seen_before)
         # Only now: a rolled-back transaction must not leave ids of projects that do not exist.
         self._project_ids.update(new)
 
@@ -162,8 +193,14 @@ class RunWriter:
         new = {name: project_id for name, project_id in found}
         return {**cached, **new}, new
 
-    def _prepare(self, changes: Sequence[RunChange]) -> tuple[list[list[Any]], list[str], list[tuple[Any, ...]]]:
-        """`runs` rows (project names still to resolve), their project names, `run_log` rows."""
+    def _prepare(
+        self, changes: Sequence[RunChange]
+    ) -> tuple[
+        list[list[Any]], list[str], list[tuple[Any, ...]], list[tuple[str, str]] | None, list[tuple[str, str]] | None
+    ]:
+        """`runs` rows (project names still to resolve), their project names, `run_log` rows;
+        and `run_text` rows, all and those of runs that a previous batch may have indexed
+        (both None without the search tables)."""
         # One `runs` row per run, from the latest document of that run in this batch: the
         # PostgreSQL upsert may not touch one row twice in a statement.
         latest: dict[str, RunChange] = {}
@@ -180,7 +217,13 @@ class RunWriter:
         written_at = self._time(datetime.now(timezone.utc))
         doc_json = {row[_ID_SLOT]: row[_DOC_SLOT] for row in run_rows}
         log_rows = [(change.run_id, change.seq, self._ops_json(change, latest, doc_json), written_at) for change in changes]
-        return run_rows, project_names, log_rows
+        if not self._search:
+            return run_rows, project_names, log_rows, None, None
+        text_rows = [(change.run_id, searchable_text(change.doc)) for change in latest.values()]
+        # A run whose latest change is its first (seq 0) cannot have been indexed before (a
+        # second seq 0 of a run would break run_log's key and fail the batch).
+        seen_before = [row for row, change in zip(text_rows, latest.values()) if change.seq > 0]
+        return run_rows, project_names, log_rows, text_rows, seen_before
 
     @staticmethod
     def _ops_json(change: RunChange, latest: dict[str, RunChange], doc_json: dict[str, str]) -> str:
@@ -205,7 +248,8 @@ class RunWriter:
             ) from exc
         error = doc.get("error")
         status = doc.get("status") or ("error" if error else "success" if end else "running")
-        to_time = self._time
+        to_time = self._time_text
+        tags = doc.get("tags")
         row = [
             change.run_id,
             None,  # project_id, resolved in the transaction
@@ -215,8 +259,8 @@ class RunWriter:
             doc.get("name") or "",
             doc.get("run_type") or "chain",
             status,
-            to_time(start),
-            None if end is None else to_time(end),
+            to_time(doc["start_time"], start),
+            None if end is None else to_time(end_text, end),
             _ms(start, end),
             _ms(start, first_token),
             doc.get("prompt_tokens"),
@@ -224,12 +268,30 @@ class RunWriter:
             doc.get("total_tokens"),
             doc.get("cost"),
             doc.get("model_name"),
-            dumps(doc.get("tags") or []),
+            dumps(tags) if tags else "[]",
             None if error is None else str(error)[:ERROR_EXCERPT],
             doc.get("reference_example_id"),
             dumps(doc),
         ]
         return row, str(doc.get("project") or "default")
+
+
+def _index(connection: Connection, text_rows: list[tuple[str, str]], seen_before: list[tuple[str, str]] | None) -> None:
+    """Keep the search index: see `search.py` for the statements and why there are no triggers."""
+    sql = INDEX_STATEMENTS
+    if seen_before:
+        connection.exec_driver_sql(sql.unindex_changed, seen_before)
+        connection.exec_driver_sql(sql.delete_changed, seen_before)
+    last_id = connection.exec_driver_sql(sql.last_id).scalar()
+    connection.exec_driver_sql(sql.insert, text_rows)
+    connection.exec_driver_sql(sql.index_new, (last_id,))
+
+
+def _has_search(engine: Engine) -> bool:
+    if engine.dialect.name != "sqlite":
+        return False
+    with engine.connect() as connection:
+        return has_fts(connection)
 
 
 def _is_locked(exc: OperationalError) -> bool:
