@@ -228,3 +228,9 @@ def test_upgrading_a_0001_store_with_runs_numbers_its_log_and_indexes_its_words(
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT run_id, seq FROM run_log ORDER BY rowid").fetchall() == [(r, s) for _, r, s in logged] + [(new_id, 0)]
         assert "run_text" not in {name for (name,) in connection.execute("SELECT name FROM sqlite_master")}
+
+
+def test_the_known_head_is_alembics_head() -> None:
+    from tracer.store.migrate import HEAD_REVISION, head_revision
+
+    assert HEAD_REVISION == head_revision()

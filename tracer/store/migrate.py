@@ -152,14 +152,23 @@ def current_revision(url: str | URL) -> str | None:
         engine.dispose()
 
 
+#: The newest revision of `migrations/versions`, known without loading the scripts: opening a
+#: store that is already current (nearly every open) then compiles no migration module, which
+#: also keeps the background writer from compiling code while the program's own thread might
+#: (CPython 3.11 can crash when two threads build ASTs at once). A test checks it against Alembic.
+HEAD_REVISION = "0002"
+
+
 def ensure_at_head(reader: Engine, upgrader: Engine, url: URL, *, auto_upgrade: bool) -> None:
     """Make sure the store's schema is current, upgrading it if `auto_upgrade`, else raising."""
-    head = head_revision()
     try:
         with reader.connect() as connection:
             current = _read_revision(connection)
     except SQLAlchemyError as exc:
         raise StoreError(f"Could not open the store at {describe(url)}: {exc}") from exc
+    if current == HEAD_REVISION:
+        return
+    head = head_revision()
     if current == head:
         return
     _check_known(current, url)
