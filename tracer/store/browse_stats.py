@@ -52,7 +52,8 @@ class ProjectSummary:
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
-    cost: float
+    #: None when no run has a known cost: unknown must not read as free.
+    cost: float | None
     #: Feedback key -> average score.
     feedback: dict[str, float] = field(default_factory=dict)
     last_run_time: datetime | None = None
@@ -132,7 +133,7 @@ def _summary(connection: Connection, project: Any, averages: dict[str, float]) -
         prompt_tokens=prompt or 0,
         completion_tokens=completion or 0,
         total_tokens=total or 0,
-        cost=cost or 0.0,
+        cost=cost,
         feedback=averages,
         last_run_time=utc(last),
     )
