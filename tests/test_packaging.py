@@ -49,7 +49,7 @@ def test_db_upgrade_works_from_the_installed_wheel(wheel: Path, tmp_path: Path, 
 
 def test_public_surface_is_deliberate() -> None:
     assert sorted(tracer.__all__) == sorted(
-        ["RunHandle", "Settings", "Tracer", "configure", "flush", "get_settings", "trace", "traceable", "tracing_enabled"]
+        ["Client", "RunHandle", "Settings", "Tracer", "configure", "flush", "get_settings", "trace", "traceable", "tracing_enabled"]
     )
     for name in tracer.__all__:
         assert getattr(tracer, name) is not None

@@ -5,9 +5,11 @@ model call, runnable and `traceable` function is recorded in a local SQLite stor
 """
 
 from .config import Settings, configure, get_settings
+from .client import Client
 from .tracing import RunHandle, Tracer, flush, trace, traceable, tracing_enabled
 
 __all__ = [
+    "Client",
     "RunHandle",
     "Settings",
     "Tracer",

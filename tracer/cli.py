@@ -1,4 +1,4 @@
-"""The `tracer` command: `demo`, `runs`, `ui`, `db upgrade` / `db current`.
+"""The `tracer` command: `demo`, `runs`, `ui`, `db upgrade` / `db current`; `export` and `import` (in `cli_data.py`).
 
 Built on click (which Flask brings). Every command turns the errors a user can cause (a bad
 URL, a database that is not there or not upgraded, a bad setting) into one sentence through
@@ -292,6 +292,11 @@ def current() -> None:
     else:
         newest = head_revision()
         click.echo(f"The store at {where} is at revision {revision}" + (" (the newest)." if revision == newest else f"; the newest is {newest}: run `tracer db upgrade`."))
+
+from .cli_data import export_group, import_group  # noqa: E402  (they use this module's helpers)
+
+main.add_command(export_group)
+main.add_command(import_group)
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["Run", "Project"]
+__all__ = ["Run", "Project", "Feedback", "Dataset", "Example"]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -90,3 +90,55 @@ class Project(BaseModel):
     last_run_time: datetime | None = None
 
     _utc_times = field_validator("created_at", "last_run_time")(_utc)
+
+
+class Feedback(BaseModel):
+    """A judgement of a run (LangSmith's feedback schema): a score (a number; a bool is stored as
+    1 or 0) and/or any JSON `value`, a comment, a `correction` (e.g. the edited reply), where it
+    came from (`source`: sdk, api, ui...) and who gave it (`author`)."""
+
+    id: UUID
+    run_id: UUID
+    trace_id: UUID | None = None
+    key: str
+    score: float | None = None
+    value: Any = None
+    comment: str | None = None
+    correction: Any = None
+    source: str | None = None
+    author: str | None = None
+    created_at: datetime
+    modified_at: datetime
+
+    _utc_times = field_validator("created_at", "modified_at")(_utc)
+
+
+class Dataset(BaseModel):
+    """A named set of examples."""
+
+    id: UUID
+    name: str
+    description: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    example_count: int = 0
+    created_at: datetime
+    modified_at: datetime
+
+    _utc_times = field_validator("created_at", "modified_at")(_utc)
+
+
+class Example(BaseModel):
+    """One example of a dataset: inputs, reference outputs, metadata (for an example made from a
+    run: `source_run_id` and the run's feedback), and an optional split (train, test...)."""
+
+    id: UUID
+    dataset_id: UUID
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, Any] | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    source_run_id: UUID | None = None
+    split: str | None = None
+    created_at: datetime
+    modified_at: datetime
+
+    _utc_times = field_validator("created_at", "modified_at")(_utc)

@@ -1,0 +1,272 @@
+"""`tracer.Client`: runs, feedback and datasets from Python, in local mode over the store.
+
+The client opens the store named by the settings (`TRACER_DATABASE_URL`, or `traces.db` in
+`TRACER_HOME`) or the URL it is given, and calls the same functions the CLI, the JSON API and the
+viewer use (`tracer.datasets`, `tracer.export`). Method names follow LangSmith's client.
+Remote mode (`LANGCHAIN_ENDPOINT`) is not here yet: a client for an endpoint raises.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+from . import datasets as _data
+from . import export as _export
+from .config import get_settings
+from .schemas import Dataset, Example, Feedback, Project, Run
+from .store import Store, open_store
+
+__all__ = ["Client", "RunFilter"]
+
+#: A filter: a string of the filter language (needs `tracer.filters`) or a test on each `Run`.
+RunFilter = str | Callable[[Run], bool]
+
+_UNSET: Any = _data._UNSET
+
+
+def _filter_parts(filter: RunFilter | None, dialect_name: str = "sqlite") -> tuple[Any, Callable[[Run], bool] | None]:
+    """A filter as (SQLAlchemy clause over `runs`, Python predicate); `FilterError` (a
+    `ValueError`) for a filter string that does not parse."""
+    if filter is None:
+        return None, None
+    if callable(filter):
+        return None, filter
+    try:
+        from . import filters
+    except ImportError:
+        raise NotImplementedError("Filter strings need tracer.filters, which is not available; pass a callable taking a Run instead.") from None
+    return filters.to_sqlalchemy(filters.parse_filter(filter), dialect_name=dialect_name), None
+
+
+class Client:
+    """Runs, feedback and datasets of the local store. Use as a context manager, or `close()`."""
+
+    def __init__(self, database_url: str | None = None, *, store: Store | None = None) -> None:
+        if store is None and database_url is None and get_settings().endpoint:
+            raise NotImplementedError("Remote mode (LANGCHAIN_ENDPOINT is set) is not available in this client yet; pass database_url= to read a store directly.")
+        self._owned = store is None
+        self._url = database_url or get_settings().store_url
+        self._store = store
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self._url)
+        return self._store
+
+    def close(self) -> None:
+        if self._owned and self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, _type: type[BaseException] | None, _value: BaseException | None, _tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self._url!r})"
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    def list_projects(self) -> list[Project]:
+        return self.store.list_projects()
+
+    def list_runs(
+        self,
+        project_name: str | None = None,
+        run_type: str | None = None,
+        filter: RunFilter | None = None,
+        limit: int | None = 100,
+        *,
+        status: str | None = None,
+        trace_id: str | UUID | None = None,
+        parent_run_id: str | UUID | None = None,
+        offset: int = 0,
+    ) -> list[Run]:
+        """Runs newest first; `filter` is a filter string or a callable taking a `Run`."""
+        clause, predicate = self._filter(filter)
+        if clause is None and predicate is None:
+            return self.store.list_runs(
+                project_name=project_name, run_type=run_type, status=status, trace_id=trace_id,
+                parent_run_id=parent_run_id, limit=limit if limit is not None else 2**62, offset=offset,
+            )
+        if clause is not None:
+            return self._select_runs(clause, project_name, run_type, status, trace_id, parent_run_id, limit, offset)
+        found: list[Run] = []
+        page, start = 500, 0
+        while limit is None or len(found) < limit + offset:
+            batch = self.store.list_runs(project_name=project_name, run_type=run_type, status=status, trace_id=trace_id, parent_run_id=parent_run_id, limit=page, offset=start)
+            found.extend(r for r in batch if predicate is not None and predicate(r))
+            if len(batch) < page:
+                break
+            start += page
+        return found[offset:] if limit is None else found[offset : offset + limit]
+
+    def _filter(self, filter: RunFilter | None) -> tuple[Any, Callable[[Run], bool] | None]:
+        return _filter_parts(filter, self.store.engines.reader.dialect.name)
+
+    def _select_runs(self, clause: Any, project_name: str | None, run_type: str | None, status: str | None, trace_id: Any, parent_run_id: Any, limit: int | None, offset: int) -> list[Run]:
+        from sqlalchemy import select
+
+        from ._json import loads
+        from .store.tables import projects, runs
+
+        statement = select(runs.c.doc, projects.c.name).join(projects, projects.c.id == runs.c.project_id).where(clause)
+        for column, wanted in ((projects.c.name, project_name), (runs.c.run_type, run_type), (runs.c.status, status), (runs.c.trace_id, trace_id), (runs.c.parent_run_id, parent_run_id)):
+            if wanted is not None:
+                statement = statement.where(column == str(wanted))
+        statement = statement.order_by(runs.c.start_time.desc(), runs.c.id.desc()).offset(offset)
+        if limit is not None:
+            statement = statement.limit(limit)
+        with self.store.engines.reader.connect() as connection:
+            return [Run.from_doc(loads(doc), project=name) for doc, name in connection.execute(statement)]
+
+    def read_run(self, run_id: str | UUID) -> Run:
+        return self.store.read_run(run_id)
+
+    # -- feedback ---------------------------------------------------------------------------------
+
+    def create_feedback(
+        self,
+        run_id: str | UUID,
+        key: str,
+        score: float | bool | None = None,
+        value: Any = None,
+        comment: str | None = None,
+        correction: Any = None,
+        source: str = "sdk",
+        author: str | None = None,
+    ) -> Feedback:
+        """Feedback on a run. A run traced a moment ago may still be queued for the background
+        writer: then the queue is flushed and the run looked up again."""
+        from .store.errors import NotFound
+
+        arguments: dict[str, Any] = {"score": score, "value": value, "comment": comment, "correction": correction, "source": source, "author": author}
+        try:
+            return _data.create_feedback(self.store, run_id, key, **arguments)
+        except NotFound:
+            from .tracing import flush
+
+            if not flush(timeout=30):
+                raise
+            return _data.create_feedback(self.store, run_id, key, **arguments)
+
+    def read_feedback(self, feedback_id: str | UUID) -> Feedback:
+        return _data.read_feedback(self.store, feedback_id)
+
+    def update_feedback(
+        self,
+        feedback_id: str | UUID,
+        *,
+        score: float | bool | None = _UNSET,
+        value: Any = _UNSET,
+        comment: str | None = _UNSET,
+        correction: Any = _UNSET,
+        author: str | None = _UNSET,
+    ) -> Feedback:
+        """Change the fields given (None clears one)."""
+        return _data.update_feedback(self.store, feedback_id, score=score, value=value, comment=comment, correction=correction, author=author)
+
+    def delete_feedback(self, feedback_id: str | UUID) -> None:
+        _data.delete_feedback(self.store, feedback_id)
+
+    def list_feedback(self, run_ids: Sequence[str | UUID] | None = None, feedback_key: Sequence[str] | None = None) -> list[Feedback]:
+        return _data.list_feedback(self.store, run_ids, feedback_key)
+
+    # -- datasets ---------------------------------------------------------------------------------
+
+    def create_dataset(self, name: str, description: str | None = None, metadata: Mapping[str, Any] | None = None) -> Dataset:
+        return _data.create_dataset(self.store, name, description, metadata)
+
+    def read_dataset(self, name: str) -> Dataset:
+        return _data.read_dataset(self.store, name)
+
+    def rename_dataset(self, name: str, new_name: str) -> Dataset:
+        return _data.rename_dataset(self.store, name, new_name)
+
+    def delete_dataset(self, name: str) -> None:
+        _data.delete_dataset(self.store, name)
+
+    def list_datasets(self) -> list[Dataset]:
+        return _data.list_datasets(self.store)
+
+    def create_examples(self, dataset_name: str, examples: Iterable[Mapping[str, Any]]) -> int:
+        """Add examples, each `{inputs, outputs, metadata, split}`; returns how many."""
+        return _data.add_examples(self.store, dataset_name, examples)
+
+    def create_example_from_run(self, run_id: str | UUID, dataset_name: str, split: str | None = None) -> Example:
+        """An example from a run: its inputs, and as reference output its correction when it has one."""
+        run = self.read_run(run_id)
+        example = _data.example_from_run(run, self.list_feedback([run.id]), split=split)
+        example["id"] = str(_new_id())
+        _data.add_examples(self.store, dataset_name, [example])
+        return self.read_example(example["id"])
+
+    def create_examples_from_runs(self, dataset_name: str, run_ids: Iterable[str | UUID], split: str | None = None) -> int:
+        """One example per run of a selection."""
+        return _data.add_examples_from_runs(self.store, dataset_name, run_ids, split=split)
+
+    def create_examples_from_filter(self, dataset_name: str, project_name: str, run_type: str | None = None, filter: RunFilter | None = None, split: str | None = None) -> int:
+        """One example per run of the project matching the filter (oldest first)."""
+        clause, predicate = self._filter(filter)
+        found = _export.iter_runs(self.store, project_name, run_type=run_type, clause=clause, predicate=predicate)
+        return _data.add_examples_from_runs(self.store, dataset_name, (run.id for run in found), split=split)
+
+    def read_example(self, example_id: str | UUID) -> Example:
+        from sqlalchemy import select
+
+        from .store.browse_common import canonical_id
+        from .store.errors import NotFound
+        from .store.tables import examples
+
+        key = canonical_id(example_id, "example")
+        with self.store.engines.reader.connect() as connection:
+            row = connection.execute(select(*examples.c).where(examples.c.id == key)).first()
+        if row is None:
+            raise NotFound(f"No example with id {key} in the store.")
+        return _data._example(row)
+
+    def list_examples(self, dataset_name: str, split: str | None = None, limit: int | None = None, offset: int = 0) -> list[Example]:
+        return _data.list_examples(self.store, dataset_name, split=split, limit=limit, offset=offset)
+
+    def update_example(
+        self,
+        example_id: str | UUID,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        outputs: Mapping[str, Any] | None = _UNSET,
+        metadata: Mapping[str, Any] | None = None,
+        split: str | None = _UNSET,
+    ) -> Example:
+        return _data.update_example(self.store, example_id, inputs=inputs, outputs=outputs, metadata=metadata, split=split)
+
+    def delete_example(self, example_id: str | UUID) -> None:
+        _data.delete_example(self.store, example_id)
+
+    # -- export / import --------------------------------------------------------------------------
+
+    def export_dataset(self, name: str, format: str = "jsonl", path: str | os.PathLike[str] | None = None) -> int:
+        """Write the dataset to `path` (default `NAME.jsonl` / `.csv`); returns how many examples."""
+        target = path or f"{name}.{'csv' if format == 'csv' else 'jsonl'}"
+        return _export.export_dataset(self.store, name, format, target)
+
+    def export_runs(self, project_name: str, format: str = "jsonl", path: str | os.PathLike[str] | None = None, run_type: str | None = None, filter: RunFilter | None = None) -> int:
+        clause, predicate = self._filter(filter)
+        target = path or f"{project_name}-runs.{format}"
+        return _export.export_runs(self.store, project_name, format, target, run_type=run_type, clause=clause, predicate=predicate)
+
+    def import_dataset(self, path: str | os.PathLike[str], name: str | None = None, format: str | None = None) -> Dataset:
+        """A new dataset from a file in any export format (detected when not given)."""
+        return _export.import_dataset(self.store, path, name=name, fmt=format)
+
+
+def _new_id() -> UUID:
+    from ._ids import uuid7
+
+    return uuid7()
