@@ -332,13 +332,14 @@ def start_run(
     if type(config_callbacks) is RunContext:
         parent = parent or config_callbacks
         config_callbacks = None
-    if parent is None and not config_callbacks and not local_callbacks and not _config.tracing_active():
+    tracing = _config.tracing_active()
+    if parent is None and not config_callbacks and not local_callbacks and not tracing:
         return None
 
     inheritable = parent.handlers if parent is not None else ()
     if config_callbacks:
         inheritable = _merge_handlers(inheritable, as_handlers(config_callbacks))
-    if _tracer_factory is not None and _config.tracing_active():
+    if tracing and _tracer_factory is not None:
         tracer = _tracer()
         # One tracer per run: an explicit one (e.g. `Tracer(project_name=...)` in config) wins.
         if tracer is not None and not any(isinstance(h, type(tracer)) for h in inheritable):
