@@ -7,6 +7,9 @@
     viewer.pages      projects, runs, trace, run and compare pages
     viewer.feedback   feedback posted from the browser
     viewer.live       server-sent events for runs in progress
+    viewer.api        the JSON API under /api/v1 and its OpenAPI document
+    viewer.datasets   dataset pages: examples, editing, adding runs, downloads
+    viewer.review     the review queue and the feedback keys' settings
 
 Each area module either defines `init_app(app)` or a blueprint named `bp`. `tracer ui` serves
 the app with werkzeug; tests drive it through Flask's test client or a real server.
@@ -28,7 +31,7 @@ from tracer.store import Store
 
 __all__ = ["create_app", "get_store", "path_segment", "AREAS"]
 
-AREAS = ("pages", "feedback", "live")
+AREAS = ("pages", "feedback", "live", "api", "datasets", "review")
 STORE_EXTENSION = "tracer_store"
 
 
