@@ -3,6 +3,7 @@ store runs agreeing with the plain Python evaluation, over runs made by the real
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +29,7 @@ from tracer.filters import (
     render_filter,
     to_sqlalchemy,
 )
-from tracer.store import open_store
+from tracer.store import browse, open_store
 from tracer.store.browse import add_feedback
 from tracer.store.tables import feedback, runs
 
@@ -427,3 +428,30 @@ def test_dates_compare_as_utc_times(corpus: dict[str, Any]) -> None:
     shifted = (parse_time(first) + timedelta(hours=2)).replace(tzinfo=None).isoformat() + "+02:00"
     assert _sql_ids(corpus, Compare("eq", "start_time", shifted)) == _python_ids(corpus, Compare("eq", "start_time", first))
     assert len(_sql_ids(corpus, Compare("eq", "start_time", shifted))) >= 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["eq(run_type, 'llm')", "and(eq(feedback_key, 'correctness'), gte(feedback_score, 0.5))", "search('apple')", "or(has(tags, 'prod'), eq(error, true))"],
+)
+def test_runs_table_pages_through_a_filter_expression(corpus: dict[str, Any], text: str) -> None:
+    """The viewer's and the API's list (`RunFilter.filter`) selects what `matches` selects, page
+    after page, each run once."""
+    f = browse.RunFilter(scope="all", filter=text, limit=4)
+    seen: list[str] = []
+    while True:
+        page = browse.list_run_rows(corpus["store"], f)
+        seen.extend(str(row.id) for row in page.rows)
+        if page.next_cursor is None:
+            break
+        f = replace(f, cursor=page.next_cursor)
+    assert len(seen) == len(set(seen))
+    assert set(seen) == _python_ids(corpus, parse_filter(text))
+
+
+def test_run_filter_rejects_a_bad_expression_with_its_position() -> None:
+    with pytest.raises(FilterError) as caught:
+        browse.RunFilter.from_query({"filter": "and(eq(name, 'x'), gt(latency))"})
+    assert caught.value.position == len("and(eq(name, 'x'), gt(latency")
+    with pytest.raises(ValueError, match="at most"):
+        browse.RunFilter(filter="eq(name, 'x')" + " " * 5000)

@@ -219,6 +219,32 @@ def test_runs_page_filters_through_the_url(client: FlaskClient, runs: Runs) -> N
     assert '<option selected>error</option>' in both
 
 
+def test_runs_page_filter_expression(client: FlaskClient, runs: Runs) -> None:
+    failed = page(client, '/projects/demo?filter=eq(status, "error")')
+    assert f"/runs/{runs.failed}" in failed and f"/runs/{runs.plain}" not in failed
+    tagged = page(client, '/projects/demo?filter=and(has(tags, "greeting"), eq(metadata.user, "ann"))')
+    assert f"/runs/{runs.plain}" in tagged and f"/runs/{runs.failed}" not in tagged
+    assert 'value="and(has(tags, &#34;greeting&#34;), eq(metadata.user, &#34;ann&#34;))"' in tagged
+    # It combines with the form's other fields, and runs pages and the review link carry it.
+    none = page(client, '/projects/demo?status=success&filter=eq(status, "error")')
+    assert "No runs match" in none
+    assert "/projects/demo/review?filter=" in tagged
+
+
+def test_runs_page_bad_filter_expression_marks_the_position(client: FlaskClient, runs: Runs) -> None:
+    body = page(client, "/projects/demo?filter=and(eq(status, \"error\"), gt(latency))", 400)
+    assert 'aria-invalid="true"' in body and 'data-filter-position="' in body
+    position = int(re.search(r'data-filter-position="(\d+)"', body).group(1))  # type: ignore[union-attr]
+    caret_line = html.unescape(re.search(r'<pre class="mono"[^>]*>(.*?)</pre>', body, re.S).group(1)).splitlines()[1]  # type: ignore[union-attr]
+    assert caret_line == " " * position + "^"
+    assert "Traceback" not in body and f"/runs/{runs.plain}" not in body
+    # The JSON answer names the position too.
+    response = client.get("/projects/demo?filter=gt(latency", headers={"Accept": "application/json"})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["position"] == len("gt(latency") and "position" in error["message"]
+
+
 def test_runs_page_search(client: FlaskClient, runs: Runs) -> None:
     body = page(client, "/projects/demo?search=answer")
     assert f"/runs/{runs.chain_root}" in body

@@ -96,11 +96,17 @@ def _first_line(text: str) -> str:
     return line[:500]
 
 
-def error_response(status: int, message: str | None = None, headers: dict[str, str] | None = None) -> Response:
-    """The error page (or JSON body) for `status` with one sentence."""
+def error_response(
+    status: int, message: str | None = None, headers: dict[str, str] | None = None, *, position: int | None = None
+) -> Response:
+    """The error page (or JSON body) for `status` with one sentence; `position` is where in a
+    filter the problem is (JSON only: the runs page shows it beside the filter itself)."""
     sentence = message or SENTENCES.get(status, "The request failed.")
     if wants_json():
-        response = jsonify({"error": {"status": status, "message": sentence}})
+        error: dict[str, Any] = {"status": status, "message": sentence}
+        if position is not None:
+            error["position"] = position
+        response = jsonify({"error": error})
     else:
         title = TITLES.get(status, "Error")
         try:
@@ -137,7 +143,8 @@ def _not_found(exc: Exception) -> Response:
 
 
 def _value_error(exc: ValueError) -> Response:
-    return error_response(400, _first_line(str(exc)) or None)
+    position = getattr(exc, "position", None)  # a FilterError's
+    return error_response(400, _first_line(str(exc)) or None, position=position if isinstance(position, int) else None)
 
 
 def _server_error(exc: InternalServerError) -> Response:

@@ -25,13 +25,14 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, render_template, request
 from markupsafe import Markup
 
+from tracer.filters import FilterError
 from tracer.schemas import Run
 from tracer.store import browse
 
 from . import get_store, path_segment
 from .charts import Series, bar_chart, duration, line_chart, number, token_timeline
 from .conversation import conversation, pretty_json, reply_text, token_events
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, NotFound, wants_json
 
 __all__ = ["bp"]
 
@@ -115,19 +116,33 @@ def _project_charts(points: list[Any]) -> list[Any]:
 
 
 def _run_filter(project: str | None, args: Any) -> browse.RunFilter:
-    """The filter of a query string (empty fields are ignored); a bad value is a 400."""
+    """The filter of a query string (empty fields are ignored); a bad value is a 400, and a
+    `FilterError` passes through so its position reaches the page or the JSON error."""
     try:
         return browse.RunFilter.from_query(args, project=project)
+    except FilterError:
+        raise
     except ValueError as exc:
         raise BadRequest(str(exc).strip().splitlines()[0] if str(exc).strip() else None) from None
 
 
 @bp.get("/projects/<path:name>")
-def runs(name: str) -> str:
+def runs(name: str) -> tuple[str, int]:
+    """The runs table. A filter expression that does not parse keeps the page (400): the
+    form shows the expression with a mark under the error, ready to be fixed."""
     store = get_store()
-    f = _run_filter(name, request.args)
-    page = browse.list_run_rows(store, f)  # NotFound (404) for an unknown project
+    filter_error: FilterError | None = None
+    try:
+        f = _run_filter(name, request.args)
+    except FilterError as exc:
+        if wants_json():
+            raise
+        filter_error = exc
+        f = _run_filter(name, {key: value for key, value in request.args.items() if key not in ("filter", "cursor")})
+    page = browse.list_run_rows(store, f) if filter_error is None else browse.RunPage([], None)
     query = f.to_query()
+    if filter_error is not None:
+        query["filter"] = request.args.get("filter", "")
     base = f"/projects/{path_segment(name)}"
     # The run page carries the filter, so j/k walk this list; the cursor is not part of it.
     row_query = urlencode({key: value for key, value in query.items() if key != "cursor"})
@@ -139,8 +154,9 @@ def runs(name: str) -> str:
         query=query,
         base=base,
         row_query=row_query,
+        filter_error=filter_error,
         link=lambda **changes: _link(base, query, **changes),
-    )
+    ), (400 if filter_error is not None else 200)
 
 
 def _link(base: str, query: dict[str, str], **changes: str | None) -> str:

@@ -35,6 +35,7 @@ from sqlalchemy import ColumnElement, Connection, and_, literal_column, or_, sel
 from sqlalchemy.exc import SQLAlchemyError
 
 from .._json import dumps, loads
+from ..filters import parse_filter, to_sqlalchemy
 from ..schemas import Run
 from . import queries
 from .browse_common import canonical_id, failed, project_id, read, unindexed, utc
@@ -196,6 +197,8 @@ def _select(connection: Connection, f: RunFilter) -> _Selection | None:
         terms.append(c(runs.c.start_time) < f.until)
     if f.min_latency_ms is not None:
         terms.append(c(runs.c.latency_ms) >= f.min_latency_ms)
+    if f.filter is not None:
+        terms.append(to_sqlalchemy(parse_filter(f.filter), dialect_name=connection.dialect.name))
     return _Selection(terms, ids)
 
 

@@ -7,6 +7,9 @@ names are ignored: the page has arguments of its own); `to_query()` writes back 
 differs from the defaults, so `from_query(f.to_query(), project=f.project) == f`. The project
 is not part of the query: it is in the page's path (`/projects/<name>`).
 
+`filter` is a filter-language expression (`tracer.filters`); one that does not parse raises
+`FilterError`, a `ValueError` whose `.position` the viewer and the API report.
+
 The page cursor is opaque to the viewer: URL-safe base64 of a small JSON array with the sort it
 belongs to and the last row's sort key and id (see `browse.py`). A cursor from another sort or
 direction, or one that does not decode, is a `ValueError` too.
@@ -23,6 +26,8 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, timezone
 from typing import Any
 
+from .._filter_parse import parse_filter
+
 __all__ = ["RunFilter", "Position", "SCOPES", "SORTS", "DIRECTIONS", "RUN_TYPES", "STATUSES", "MAX_LIMIT"]
 
 SCOPES = ("root", "all", "llm")
@@ -32,6 +37,7 @@ RUN_TYPES = ("llm", "chain", "tool", "retriever", "embedding", "prompt", "parser
 STATUSES = ("success", "error", "running", "pending")
 MAX_LIMIT = 500
 MAX_SEARCH = 500
+MAX_FILTER = 4_000
 _TEXT_LIMIT = 1_000  # model names, tags, feedback keys
 
 
@@ -111,6 +117,8 @@ class RunFilter:
     min_latency_ms: float | None = None
     #: Words and "phrases" to find in the runs' inputs, outputs and errors (see `search.py`).
     search: str | None = None
+    #: An expression of the filter language (`tracer.filters`), e.g. `gt(latency, 2)`.
+    filter: str | None = None
     sort: str = "start"
     direction: str = "desc"
     limit: int = 50
@@ -145,6 +153,10 @@ class RunFilter:
             raise ValueError("min_latency_ms must be zero or more.")
         if self.search is not None and len(self.search) > MAX_SEARCH:
             raise ValueError(f"search must be at most {MAX_SEARCH} characters long.")
+        if self.filter is not None:
+            if len(self.filter) > MAX_FILTER:
+                raise ValueError(f"filter must be at most {MAX_FILTER} characters long.")
+            parse_filter(self.filter)  # a FilterError (a ValueError) names the position
         if self.cursor is not None:
             self.position()  # Raises for a cursor that is not one of this sort's.
 
