@@ -508,6 +508,36 @@ def test_summaries_and_series_match_a_naive_computation(world: Runs) -> None:
         browse.project_series(world.store, "nope")
 
 
+def test_feedback_series_matches_a_naive_computation(world: Runs) -> None:
+    from tracer.datasets import create_feedback
+
+    alpha = sorted(run_id for run_id, d in world.docs.items() if d["project"] == "alpha")
+    given: list[tuple[str, str, float | None]] = []
+    for n, run_id in enumerate(alpha):
+        if n % 2 == 0:
+            given.append((run_id, "thumbs", float(n % 4 == 0)))
+        if n % 3 == 0:
+            given.append((run_id, "stars", None if n % 9 == 0 else float(1 + n % 5)))
+    for run_id, key, score in given:
+        create_feedback(world.store, run_id, key, score=score, comment=None if score is not None else "no score")
+    since, until = _at(0), _at(80)
+    series = browse.feedback_series(world.store, "alpha", since=since, until=until, buckets=8)
+    assert list(series) == ["thumbs", "stars"]  # the most used key first
+    for key, points in series.items():
+        assert [p.start for p in points] == [since + timedelta(milliseconds=10 * i) for i in range(8)]
+        for point in points:
+            inside = [
+                score for run_id, k, score in given
+                if k == key and point.start <= datetime.fromisoformat(world.docs[run_id]["start_time"]) < point.start + timedelta(milliseconds=10)
+            ]
+            scores = [s for s in inside if s is not None]
+            assert point.count == len(inside)
+            assert point.average == (pytest.approx(sum(scores) / len(scores)) if scores else None)
+    assert browse.feedback_series(world.store, "beta", buckets=4) == {}
+    with pytest.raises(NotFound):
+        browse.feedback_series(world.store, "nope")
+
+
 def test_empty_store_has_no_figures(store: Store) -> None:
     assert browse.project_summaries(store) == []
     runs = Runs(store)

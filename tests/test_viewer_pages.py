@@ -168,6 +168,19 @@ def test_projects_page_lists_projects_with_figures_and_charts(client: FlaskClien
     assert 'role="img"' in body and "Runs and errors" in body and "Latency" in body
 
 
+def test_projects_page_charts_feedback_per_key(client: FlaskClient, runs: Runs) -> None:
+    from tracer.datasets import create_feedback
+
+    assert "Feedback: " not in page(client, "/")
+    store = client.application.extensions["tracer_store"]
+    create_feedback(store, runs.plain, "correctness", score=4)
+    create_feedback(store, runs.streamed, "correctness", score=2)
+    create_feedback(store, runs.chain_root, "thumbs", score=True)
+    body = page(client, "/")
+    assert "Feedback: correctness" in body and "Feedback: thumbs" in body
+    assert "average score: 3" in body  # the two stars of the same hour averaged
+
+
 def test_projects_period_is_checked(client: FlaskClient) -> None:
     assert "Last 24h" in page(client, "/?period=24h")
     body = page(client, "/?period=forever", 400)

@@ -98,7 +98,8 @@ def projects() -> str:
     cards = []
     for summary in browse.project_summaries(store):
         points = browse.project_series(store, summary.name, since=since, until=until, buckets=48)
-        cards.append((summary, _project_charts(points)))
+        judged = browse.feedback_series(store, summary.name, since=since, until=until, buckets=48)
+        cards.append((summary, _project_charts(points) + _feedback_charts(judged)))
     return render_template("projects.html", cards=cards, period=period, periods=list(PERIODS))
 
 
@@ -110,6 +111,20 @@ def _project_charts(points: list[Any]) -> list[Any]:
         line_chart("Tokens", times, [Series("tokens", [p.tokens for p in points])]),
         line_chart("Cost", times, [Series("cost", [p.cost for p in points])], unit="$"),
     ]
+
+
+#: Feedback keys charted per project (the most used ones).
+MAX_FEEDBACK_CHARTS = 3
+
+
+def _feedback_charts(judged: dict[str, list[Any]]) -> list[Any]:
+    """One chart per key, its average score over time: scales differ between keys (thumbs
+    0–1, stars 1–5), so keys never share a chart."""
+    charts = []
+    for key, points in list(judged.items())[:MAX_FEEDBACK_CHARTS]:
+        times = [point.start for point in points]
+        charts.append(line_chart(f"Feedback: {key}", times, [Series("average score", [p.average for p in points])]))
+    return charts
 
 
 # -- runs -----------------------------------------------------------------------------------

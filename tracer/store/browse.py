@@ -18,7 +18,7 @@ Search on SQLite uses the FTS5 index (`search.py`): when a query matches few run
 list is read in order and each run is checked against the set of matches. On PostgreSQL the
 words are matched with ILIKE over `runs.doc` (slower, and it also sees JSON keys).
 
-The public surface is this module; the figures (`project_summaries`, `project_series`) live in
+The public surface is this module; the figures (`project_summaries`, `project_series`, `feedback_series`) live in
 `browse_stats.py`, feedback in `browse_feedback.py`, the live log in `browse_log.py`, the filter
 and its cursor in `browse_filters.py`, and all are re-exported here.
 """
@@ -42,7 +42,7 @@ from .browse_common import canonical_id, failed, project_id, read, unindexed, ut
 from .browse_feedback import Feedback, add_feedback, run_feedback
 from .browse_filters import Position, RunFilter, encode_cursor
 from .browse_log import LogRow, log_position, log_since
-from .browse_stats import ProjectSummary, SeriesPoint, project_series, project_summaries
+from .browse_stats import FeedbackPoint, ProjectSummary, SeriesPoint, feedback_series, project_series, project_summaries
 from .errors import NotFound
 from .search import FTS_TABLE, TEXT_TABLE, fts_query, has_fts, search_terms
 from .store import Store
@@ -60,6 +60,8 @@ __all__ = [
     "SeriesPoint",
     "project_summaries",
     "project_series",
+    "FeedbackPoint",
+    "feedback_series",
     "list_run_rows",
     "trace_rows",
     "run_detail",

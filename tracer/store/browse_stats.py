@@ -9,7 +9,9 @@ What each figure counts:
   value at rank ceil(p/100 * n) of the n latencies in ascending order.
 - Tokens and cost: summed over every run that has them (the tracer records them on model
   calls only, so nothing is counted twice).
-- Feedback: the average score of each key, over the project's feedback that has a score.
+- Feedback: the average score of each key, over the project's feedback that has a score. Over
+  time (`feedback_series`), feedback counts in the bucket of its run's start, so a chart of
+  feedback lines up with the charts of the runs it judges.
 
 Every figure is read from an index, never from the rows (whose documents are kilobytes): counts
 and sums scan one index range; a percentile is one `ORDER BY latency_ms LIMIT 1 OFFSET k` on
@@ -34,7 +36,15 @@ from .tables import feedback, projects, runs
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["ProjectSummary", "SeriesPoint", "project_summaries", "project_series", "percentile_rank"]
+__all__ = [
+    "ProjectSummary",
+    "SeriesPoint",
+    "FeedbackPoint",
+    "project_summaries",
+    "project_series",
+    "feedback_series",
+    "percentile_rank",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +79,16 @@ class SeriesPoint:
     p95_ms: float | None
     tokens: int
     cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackPoint:
+    """One key's feedback on the runs started in [start, start + width)."""
+
+    start: datetime
+    count: int
+    #: Of the feedback with a score; None when none has one.
+    average: float | None
 
 
 def percentile_rank(p: float, n: int) -> int:
@@ -168,28 +188,39 @@ def project_summaries(store: Store) -> list[ProjectSummary]:
     return summaries
 
 
+def _check_buckets(buckets: int) -> None:
+    if isinstance(buckets, bool) or not isinstance(buckets, int) or not 1 <= buckets <= 1000:
+        raise ValueError(f"buckets must be a whole number from 1 to 1000, not {buckets!r}.")
+
+
+def _span(connection: Connection, in_project: Any, since: datetime | None, until: datetime | None) -> tuple[datetime, datetime] | None:
+    """[since, until), by default from the project's first run to its last; None: no runs."""
+    if since is None or until is None:
+        first, last = connection.execute(select(func.min(runs.c.start_time), func.max(runs.c.start_time)).where(in_project)).one()
+        if first is None:
+            return None
+        since = since or utc(first)
+        until = until or utc(last) + timedelta(microseconds=1)  # type: ignore[operator]
+    since, until = utc(since), utc(until)
+    assert since is not None and until is not None
+    if since >= until:
+        raise ValueError("since must be earlier than until.")
+    return since, until
+
+
 def project_series(
     store: Store, project: str, *, since: datetime | None = None, until: datetime | None = None, buckets: int = 48
 ) -> list[SeriesPoint]:
     """The project's figures in `buckets` equal time buckets from `since` to `until` (by run
     start; by default from its first run to its last). `NotFound` for an unknown project."""
-    if isinstance(buckets, bool) or not isinstance(buckets, int) or not 1 <= buckets <= 1000:
-        raise ValueError(f"buckets must be a whole number from 1 to 1000, not {buckets!r}.")
+    _check_buckets(buckets)
     try:
         with read(store) as connection:
             in_project = runs.c.project_id == project_id(connection, project)
-            if since is None or until is None:
-                first, last = connection.execute(
-                    select(func.min(runs.c.start_time), func.max(runs.c.start_time)).where(in_project)
-                ).one()
-                if first is None:
-                    return []
-                since = since or utc(first)
-                until = until or utc(last) + timedelta(microseconds=1)  # type: ignore[operator]
-            since, until = utc(since), utc(until)
-            assert since is not None and until is not None
-            if since >= until:
-                raise ValueError("since must be earlier than until.")
+            span = _span(connection, in_project, since, until)
+            if span is None:
+                return []
+            since, until = span
             width = (until - since) / buckets
             return [
                 _point(connection, in_project, since + width * i, since + width * (i + 1) if i < buckets - 1 else until)
@@ -197,6 +228,44 @@ def project_series(
             ]
     except SQLAlchemyError as exc:
         raise failed(exc) from exc
+
+
+def feedback_series(
+    store: Store, project: str, *, since: datetime | None = None, until: datetime | None = None, buckets: int = 48
+) -> dict[str, list[FeedbackPoint]]:
+    """Each feedback key's count and average score in `buckets` equal time buckets of its runs'
+    start (as `project_series`), keys most used first. Read from the feedback side (feedback is
+    sparse beside runs) and bucketed here, which is the same SQL on every database."""
+    _check_buckets(buckets)
+    try:
+        with read(store) as connection:
+            in_project = runs.c.project_id == project_id(connection, project)
+            span = _span(connection, in_project, since, until)
+            if span is None:
+                return {}
+            since, until = span
+            rows = connection.execute(
+                select(feedback.c.key, runs.c.start_time, feedback.c.score)
+                .join(runs, runs.c.id == feedback.c.run_id)
+                .where(in_project, runs.c.start_time >= since, runs.c.start_time < until)
+            ).all()
+    except SQLAlchemyError as exc:
+        raise failed(exc) from exc
+    width = (until - since) / buckets
+    counts: dict[str, list[int]] = {}
+    scored: dict[str, list[int]] = {}
+    totals: dict[str, list[float]] = {}
+    for key, start_time, score in rows:
+        i = min(int((utc(start_time) - since) / width), buckets - 1)  # type: ignore[operator]
+        counts.setdefault(key, [0] * buckets)[i] += 1
+        if score is not None:
+            scored.setdefault(key, [0] * buckets)[i] += 1
+            totals.setdefault(key, [0.0] * buckets)[i] += score
+    series: dict[str, list[FeedbackPoint]] = {}
+    for key in sorted(counts, key=lambda key: (-sum(counts[key]), key)):
+        n, total = scored.get(key, [0] * buckets), totals.get(key, [0.0] * buckets)
+        series[key] = [FeedbackPoint(since + width * i, counts[key][i], total[i] / n[i] if n[i] else None) for i in range(buckets)]
+    return series
 
 
 def _point(connection: Connection, in_project: Any, start: datetime, end: datetime) -> SeriesPoint:
