@@ -41,6 +41,7 @@ __all__ = [
     "csrf_exempt",
     "is_loopback",
     "needs_key",
+    "safe_next",
     "init_app",
     "bp",
 ]
@@ -162,8 +163,8 @@ def _check_host() -> None:
 
 
 def _browser_navigation() -> bool:
-    if request.method not in ("GET", "HEAD") or "x-api-key" in request.headers:
-        return False
+    if request.method not in ("GET", "HEAD") or "x-api-key" in request.headers or request.path.startswith("/api/"):
+        return False  # (the JSON API answers 401, never a redirect to the login page)
     if "Accept" not in request.headers:
         return True
     return request.accept_mimetypes.best_match(("text/html", "application/json")) == "text/html"
@@ -210,22 +211,23 @@ def _add_headers(response: Response) -> Response:
 # --- login -----------------------------------------------------------------------------------
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path on this server: never another site (an open redirect)."""
+def safe_next(target: str | None, fallback: str = "/") -> str:
+    """`target` when it is a path on this server, else `fallback`: a `next` field must never
+    send the browser to another site (an open redirect)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
+        return fallback
     if any(ord(char) < 32 or ord(char) == 127 for char in target):
-        return "/"  # browsers drop tabs and newlines: "/\t/evil.example" would be "//evil.example"
+        return fallback  # browsers drop tabs and newlines: "/\t/evil.example" would be "//evil.example"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
-        return "/"
+        return fallback
     return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     key = _api_key()
-    target = _safe_next(request.values.get("next"))
+    target = safe_next(request.values.get("next"))
     if key is None or (request.method == "GET" and is_logged_in()):
         return redirect(target)
     if request.method == "GET":
