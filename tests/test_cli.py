@@ -56,7 +56,7 @@ def test_db_upgrade_and_current(isolated_tracer: Path) -> None:
     assert current.returncode == 0 and "has no schema yet" in current.stdout
     upgrade = _tracer("db", "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
-    assert "is at revision 0002 (the newest)" in upgrade.stdout
+    assert "is at revision 0003 (the newest)" in upgrade.stdout
     assert "(the newest)." in _tracer("db", "current").stdout
 
 

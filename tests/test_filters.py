@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 import tracer
 from tracer._json import loads
 from tracer.chat_models import FakeChatModel
+from tracer.datasets import create_feedback
 from tracer.filters import (
     And,
     Compare,
@@ -30,7 +31,6 @@ from tracer.filters import (
     to_sqlalchemy,
 )
 from tracer.store import browse, open_store
-from tracer.store.browse import add_feedback
 from tracer.store.tables import feedback, runs
 
 # -- parsing -------------------------------------------------------------------------------------
@@ -202,11 +202,11 @@ def corpus() -> dict[str, Any]:
         ids = [row.id for row in connection.execute(select(runs.c.id).order_by(runs.c.id))]
     for n, run_id in enumerate(ids):
         if n % 3 == 0:
-            add_feedback(store, run_id, "correctness", score=(n % 4) / 2)
+            create_feedback(store, run_id, "correctness", score=(n % 4) / 2)
         if n % 4 == 1:
-            add_feedback(store, run_id, "helpfulness", score=None if n % 8 == 1 else 1)
+            create_feedback(store, run_id, "helpfulness", score=None if n % 8 == 1 else 1)
         if n % 5 == 2:
-            add_feedback(store, run_id, "correctness", score=0)
+            create_feedback(store, run_id, "correctness", score=0)
     with store.engines.reader.connect() as connection:
         docs = {row.id: loads(row.doc) for row in connection.execute(select(runs.c.id, runs.c.doc))}
         notes: dict[str, list[tuple[str, float | None]]] = {run_id: [] for run_id in docs}

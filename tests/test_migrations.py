@@ -64,7 +64,7 @@ def test_upgraded_blank_database_matches_tables(tmp_path: Path) -> None:
         engine.dispose()
 
     assert diff == []
-    managed = {"alembic_version", "projects", "runs", "run_log", "feedback", "datasets", "examples"}
+    managed = {"alembic_version", "projects", "runs", "run_log", "feedback", "feedback_keys", "datasets", "examples"}
     search = {"run_text", "run_text_fts"}  # SQLite only, outside tables.metadata (+ FTS5 shadow tables)
     assert managed | search <= names
     assert all(name.startswith("run_text_fts_") or name == "sqlite_sequence" for name in names - managed - search)
@@ -92,7 +92,7 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     assert current_revision(url) is None
     first = upgrade(url)
     second = upgrade(url)
-    assert first == second == current_revision(url) == "0002"
+    assert first == second == current_revision(url) == "0003"
 
 
 def test_current_revision_does_not_create_a_file(tmp_path: Path) -> None:
@@ -172,7 +172,7 @@ def test_script_location_is_the_package_with_env_py() -> None:
     assert (folder / "env.py").is_file()
     assert (folder / "versions" / "0001_initial.py").is_file()
     assert (folder / "versions" / "0002_viewer.py").is_file()
-    assert migrate.head_revision() == "0002"
+    assert migrate.head_revision() == "0003"
 
 
 def test_upgrading_a_0001_store_with_runs_numbers_its_log_and_indexes_its_words(tmp_path: Path) -> None:

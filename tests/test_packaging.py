@@ -43,7 +43,7 @@ def test_db_upgrade_works_from_the_installed_wheel(wheel: Path, tmp_path: Path, 
     assert where.stdout.strip().startswith(str(target)), "the test must exercise the installed copy, not the checkout"
     result = subprocess.run([sys.executable, "-m", "tracer.cli", "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "is at revision 0002 (the newest)" in result.stdout
+    assert "is at revision 0003 (the newest)" in result.stdout
     assert (isolated_tracer / "traces.db").exists()
 
 

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tracer.datasets import create_feedback
 from tracer.store import NotFound, RunChange, Store, open_store
 from tracer.store import browse
 from tracer.store.browse import RunFilter
@@ -402,13 +403,13 @@ def test_feedback_add_list_filter_and_average(world: Runs) -> None:
     scores: dict[str, list[tuple[str, float | None]]] = {}
     for i, run_id in enumerate(roots[:8]):
         for key, score in [("correctness", [0.0, 0.5, 1.0][i % 3]), ("thumbs", None if i % 2 else 1.0)]:
-            browse.add_feedback(store, run_id, key, score=score, comment=f"note {i}")
+            create_feedback(store, run_id, key, score=score, comment=f"note {i}", source="ui")
             scores.setdefault(run_id, []).append((key, score))
-    first = browse.add_feedback(store, roots[0], "correction", value={"label": "good"}, correction={"text": "Lyon"})
+    first = create_feedback(store, roots[0], "correction", value={"label": "good"}, correction={"text": "Lyon"}, source="ui")
     listed = browse.run_feedback(store, roots[0])
     assert [(fb.key, fb.score) for fb in listed] == scores[roots[0]] + [("correction", None)]
-    assert listed[-1] == first and first.correction == {"text": "Lyon"} and first.source == {"type": "viewer"}
-    assert first.trace_id == world.docs[roots[0]]["trace_id"] and first.created_at.tzinfo is not None
+    assert listed[-1] == first and first.correction == {"text": "Lyon"} and first.source == "ui"
+    assert str(first.trace_id) == world.docs[roots[0]]["trace_id"] and first.created_at.tzinfo is not None
     page = browse.list_run_rows(store, RunFilter(project="alpha", limit=3))
     assert page.rows[0].feedback == scores[roots[0]] + [("correction", None)]
     for f in (
@@ -422,10 +423,10 @@ def test_feedback_add_list_filter_and_average(world: Runs) -> None:
     correctness = [s for fbs in scores.values() for k, s in fbs if k == "correctness"]
     assert summary.feedback == {"correctness": pytest.approx(sum(correctness) / len(correctness)), "thumbs": 1.0}
     with pytest.raises(NotFound):
-        browse.add_feedback(store, uuid.uuid4(), "x", score=1)
-    for bad in ({"key": ""}, {"key": "x", "score": math.nan}, {"key": "x", "score": "1"}, {"key": "x", "score": True}):
+        create_feedback(store, uuid.uuid4(), "x", score=1)
+    for bad in ({"key": ""}, {"key": "x", "score": math.nan}, {"key": "x", "score": "1"}, {"key": "x", "source": "viewer"}):
         with pytest.raises(ValueError, match=r"^The feedback .*\.$"):
-            browse.add_feedback(store, roots[0], **bad)
+            create_feedback(store, roots[0], **bad)
 
 
 # -- the live log -------------------------------------------------------------------------------

@@ -141,7 +141,7 @@ def test_four_processes_open_and_write_a_new_file_at_once(tmp_path: Path) -> Non
     assert running == 0
     split = sum(1 for i in range(RUNS_PER_PROCESS) if i % 3 == 0)
     assert logged == PROCESSES * (RUNS_PER_PROCESS + split)
-    assert version == [("0002",)]
+    assert version == [("0003",)]
 
     with open_store(url) as store:
         assert store.count_runs("shared") == PROCESSES * RUNS_PER_PROCESS // 2

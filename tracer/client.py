@@ -16,7 +16,9 @@ from uuid import UUID
 
 from . import datasets as _data
 from . import export as _export
+from . import feedback_keys as _keys
 from .config import get_settings
+from .feedback_keys import FeedbackKey
 from .schemas import Dataset, Example, Feedback, Project, Run
 from .store import Store, open_store
 
@@ -178,6 +180,40 @@ class Client:
 
     def list_feedback(self, run_ids: Sequence[str | UUID] | None = None, feedback_key: Sequence[str] | None = None) -> list[Feedback]:
         return _data.list_feedback(self.store, run_ids, feedback_key)
+
+    # -- feedback keys ----------------------------------------------------------------------------
+
+    def list_feedback_keys(self) -> list[FeedbackKey]:
+        """The keys the viewer offers, in order (the defaults while none is configured)."""
+        return _keys.list_feedback_keys(self.store)
+
+    def create_feedback_key(
+        self,
+        key: str,
+        kind: str,
+        *,
+        description: str | None = None,
+        min: float | None = None,
+        max: float | None = None,
+        categories: Sequence[str | Mapping[str, Any]] | None = None,
+    ) -> FeedbackKey:
+        """A new key, last in order: kind thumbs, stars, score (with `min` and `max`), categories
+        (labels, or `{"label", "value"}` with a score) or text; `ValueError` if it exists."""
+        if any(config.key == key.strip() for config in self.list_feedback_keys()):
+            raise ValueError(f"A feedback key named {key!r} already exists; use update_feedback_key.")
+        choices = [{"label": c} if isinstance(c, str) else dict(c) for c in categories or ()]
+        config = FeedbackKey.model_validate({"key": key, "kind": kind, "description": description, "min": min, "max": max, "categories": choices})
+        return _keys.set_feedback_key(self.store, config)
+
+    def update_feedback_key(self, key: str, **changes: Any) -> FeedbackKey:
+        """Change fields of a key (`kind`, `description`, `min`, `max`, `categories`, `position`)."""
+        current = _keys.read_feedback_key(self.store, key)
+        config = FeedbackKey.model_validate({**current.model_dump(), **changes, "key": current.key})
+        return _keys.set_feedback_key(self.store, config)
+
+    def delete_feedback_key(self, key: str) -> None:
+        """Stop offering a key; the feedback given with it stays."""
+        _keys.delete_feedback_key(self.store, key)
 
     # -- datasets ---------------------------------------------------------------------------------
 

@@ -1,10 +1,11 @@
 """Feedback, datasets and examples in the store: what `tracer.Client`, the CLI, the JSON API and
 the viewer share.
 
-Creating feedback goes through `store.browse_feedback.add_feedback` (the viewer's), so there is
-one set of rules for keys and scores; this module adds what the viewer lacks: reading feedback
-back as `schemas.Feedback`, updating and deleting it, and the dataset side. JSON columns are
-written with `tracer._json.dumps`. `source` is stored as `{"type": ..., "author": ...}`.
+Feedback is written here and only here (`create_feedback`, `update_feedback`,
+`delete_feedback`), whichever face it comes from, so one set of rules holds for keys and scores;
+it is read back by `store.browse_feedback`. `source` says which face wrote it (`SOURCES`: sdk,
+api, ui) and is stored, with the author, as `{"type": ..., "author": ...}`. JSON columns are
+written with `tracer._json.dumps`.
 
 An example made from a run holds the run's inputs and, as reference outputs, the newest
 correction on the run when there is one (a dict as is, anything else as `{"output": ...}`),
@@ -14,6 +15,7 @@ Examples are read in pages (`iter_examples`), so an export holds one page at a t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -26,15 +28,16 @@ from ._ids import uuid7
 from ._json import dumps, loads
 from .schemas import Dataset, Example, Feedback, Run
 from .store.browse_common import canonical_id
-from .store.browse_feedback import add_feedback
+from .store.browse_feedback import feedback_from_row, list_feedback
 from .store.errors import NotFound, StoreError
 from .store.queries import read_run
-from .store.tables import datasets, examples, feedback
+from .store.tables import datasets, examples, feedback, runs
 
 if TYPE_CHECKING:
     from .store.store import Store
 
 __all__ = [
+    "SOURCES",
     "create_feedback",
     "read_feedback",
     "update_feedback",
@@ -57,6 +60,10 @@ __all__ = [
 
 _UNSET: Any = object()
 
+#: Where feedback comes from: the Python client, the JSON API, the viewer.
+SOURCES = ("sdk", "api", "ui")
+MAX_KEY = 200
+
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
@@ -75,26 +82,30 @@ def _failed(exc: SQLAlchemyError, doing: str) -> StoreError:
 
 
 def _score(score: Any) -> float | None:
-    """A bool score is stored as 1.0 or 0.0 (LangSmith's convention); numbers are checked by
-    `add_feedback`'s rules."""
+    """A finite number, or a bool stored as 1.0 or 0.0 (LangSmith's convention)."""
+    if score is None:
+        return None
     if isinstance(score, bool):
         return 1.0 if score else 0.0
-    return score  # type: ignore[no-any-return]
+    if not isinstance(score, (int, float)) or not math.isfinite(score):
+        raise ValueError(f"The feedback score must be a finite number or a bool, not {score!r}.")
+    return float(score)
+
+
+def _comment(comment: Any) -> str | None:
+    if comment is not None and not isinstance(comment, str):
+        raise ValueError("The feedback comment must be text.")
+    return comment
+
+
+def _key(key: Any) -> str:
+    key = key.strip() if isinstance(key, str) else key
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY:
+        raise ValueError(f"The feedback key must be a name of 1 to {MAX_KEY} characters, like 'correctness'.")
+    return key
 
 
 # -- feedback ---------------------------------------------------------------------------------
-
-
-def _feedback(row: Any) -> Feedback:
-    data = dict(row._mapping)
-    source = _unjson(data.pop("source"))
-    if isinstance(source, dict):
-        data["source"], data["author"] = source.get("type"), source.get("author")
-    else:
-        data["source"], data["author"] = source, None
-    data["value"] = _unjson(data["value"])
-    data["correction"] = _unjson(data["correction"])
-    return Feedback.model_validate(data)
 
 
 def create_feedback(
@@ -108,11 +119,33 @@ def create_feedback(
     source: str = "sdk",
     author: str | None = None,
 ) -> Feedback:
-    """Record feedback on a stored run (`NotFound` otherwise; `ValueError` for a bad key or score)."""
-    stored = add_feedback(store, run_id, key, score=_score(score), value=value, comment=comment, correction=correction, source=source)
-    if author is not None:
-        return update_feedback(store, stored.id, author=author)
-    return read_feedback(store, stored.id)
+    """Record feedback on a stored run (`NotFound` otherwise; `ValueError` for a bad key, score,
+    comment or source)."""
+    run_key = canonical_id(run_id)
+    if source not in SOURCES:
+        raise ValueError(f"The feedback source must be one of {', '.join(SOURCES)}, not {source!r}.")
+    now = _now()
+    row = {
+        "id": str(uuid7()),
+        "run_id": run_key,
+        "key": _key(key),
+        "score": _score(score),
+        "value": _json(value),
+        "comment": _comment(comment),
+        "correction": _json(correction),
+        "source": dumps({"type": source} if author is None else {"type": source, "author": author}),
+        "created_at": now,
+        "modified_at": now,
+    }
+    try:
+        with store.engines.writer.begin() as connection:
+            trace_id = connection.execute(select(runs.c.trace_id).where(runs.c.id == run_key)).scalar()
+            if trace_id is None:
+                raise NotFound(f"No run with id {run_key} in the store.")
+            connection.execute(feedback.insert(), {**row, "trace_id": trace_id})
+    except SQLAlchemyError as exc:
+        raise _failed(exc, "record feedback") from exc
+    return read_feedback(store, row["id"])
 
 
 def read_feedback(store: Store, feedback_id: str | UUID) -> Feedback:
@@ -124,7 +157,7 @@ def read_feedback(store: Store, feedback_id: str | UUID) -> Feedback:
         raise _failed(exc, "read feedback") from exc
     if row is None:
         raise NotFound(f"No feedback with id {key} in the store.")
-    return _feedback(row)
+    return feedback_from_row(row)
 
 
 def update_feedback(
@@ -141,16 +174,11 @@ def update_feedback(
     key = canonical_id(feedback_id, "feedback")
     changes: dict[str, Any] = {"modified_at": _now()}
     if score is not _UNSET:
-        score = _score(score)
-        if score is not None and (not isinstance(score, (int, float)) or score != score or score in (float("inf"), float("-inf"))):
-            raise ValueError(f"The feedback score must be a finite number or a bool, not {score!r}.")
-        changes["score"] = None if score is None else float(score)
+        changes["score"] = _score(score)
     if value is not _UNSET:
         changes["value"] = _json(value)
     if comment is not _UNSET:
-        if comment is not None and not isinstance(comment, str):
-            raise ValueError("The feedback comment must be text.")
-        changes["comment"] = comment
+        changes["comment"] = _comment(comment)
     if correction is not _UNSET:
         changes["correction"] = _json(correction)
     try:
@@ -177,20 +205,6 @@ def delete_feedback(store: Store, feedback_id: str | UUID) -> None:
                 raise NotFound(f"No feedback with id {key} in the store.")
     except SQLAlchemyError as exc:
         raise _failed(exc, "delete feedback") from exc
-
-
-def list_feedback(store: Store, run_ids: Sequence[str | UUID] | None = None, keys: Sequence[str] | None = None) -> list[Feedback]:
-    """Feedback on the runs given (every run when None), with one of `keys` when given; oldest first."""
-    statement = select(*feedback.c).order_by(feedback.c.created_at, feedback.c.id)
-    if run_ids is not None:
-        statement = statement.where(feedback.c.run_id.in_([canonical_id(r) for r in run_ids]))
-    if keys is not None:
-        statement = statement.where(feedback.c.key.in_(list(keys)))
-    try:
-        with store.engines.reader.connect() as connection:
-            return [_feedback(row) for row in connection.execute(statement)]
-    except SQLAlchemyError as exc:
-        raise _failed(exc, "read feedback") from exc
 
 
 # -- datasets ---------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """What the viewer reads: pages of runs, a trace's tree, a run, its feedback, the live op log.
 
-Every function takes the `Store` and reads through `store.engines.reader` (writes, i.e.
-`add_feedback`, go through the writer engine). Lists never load run documents: rows are built
+Every function takes the `Store` and reads through `store.engines.reader` (feedback is written
+by `tracer.datasets.create_feedback`). Lists never load run documents: rows are built
 from the `runs` columns, and each query is shaped for an index of `tables.py`.
 
 Pages use keyset pagination: a page asks for the rows after the previous page's last row in
@@ -39,7 +39,7 @@ from ..filters import parse_filter, to_sqlalchemy
 from ..schemas import Run
 from . import queries
 from .browse_common import canonical_id, failed, project_id, read, unindexed, utc
-from .browse_feedback import Feedback, add_feedback, run_feedback
+from .browse_feedback import Feedback, run_feedback
 from .browse_filters import Position, RunFilter, encode_cursor
 from .browse_log import LogRow, log_position, log_since
 from .browse_stats import FeedbackPoint, ProjectSummary, SeriesPoint, feedback_series, project_series, project_summaries
@@ -67,7 +67,6 @@ __all__ = [
     "run_detail",
     "run_neighbors",
     "run_feedback",
-    "add_feedback",
     "log_since",
     "log_position",
 ]

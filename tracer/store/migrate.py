@@ -156,7 +156,7 @@ def current_revision(url: str | URL) -> str | None:
 #: store that is already current (nearly every open) then compiles no migration module, which
 #: also keeps the background writer from compiling code while the program's own thread might
 #: (CPython 3.11 can crash when two threads build ASTs at once). A test checks it against Alembic.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 
 def ensure_at_head(reader: Engine, upgrader: Engine, url: URL, *, auto_upgrade: bool) -> None:

@@ -42,7 +42,7 @@ from sqlalchemy import (
     text,
 )
 
-__all__ = ["metadata", "projects", "runs", "run_log", "feedback", "datasets", "examples", "ID_LENGTH"]
+__all__ = ["metadata", "projects", "runs", "run_log", "feedback", "feedback_keys", "datasets", "examples", "ID_LENGTH"]
 
 #: Length of a UUID in its canonical text form.
 ID_LENGTH = 36
@@ -209,6 +209,24 @@ feedback = Table(
     Index(None, "run_id"),
     # The runs filter "feedback key K with a score between a and b" starts from here.
     Index(None, "key", "score"),
+)
+
+# The feedback keys people label runs with, and the control the viewer shows for each
+# (`tracer.feedback_keys`): `kind` is thumbs, stars, score, categories or text; `min_score` and
+# `max_score` bound a score; `categories` is a JSON list of {"label", "value"}; `position` orders
+# the controls. Few rows, read whole: no index besides the key.
+feedback_keys = Table(
+    "feedback_keys",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("description", Text),
+    Column("min_score", Float),
+    Column("max_score", Float),
+    Column("categories", Text),
+    Column("position", Integer, nullable=False),
+    _time("created_at"),
+    _time("modified_at"),
 )
 
 datasets = Table(
