@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from . import datasets as _data
+from . import filters
 from . import export as _export
 from . import feedback_keys as _keys
 from .config import get_settings
@@ -24,7 +25,7 @@ from .store import Store, open_store
 
 __all__ = ["Client", "RunFilter"]
 
-#: A filter: a string of the filter language (needs `tracer.filters`) or a test on each `Run`.
+#: A filter: a string of the filter language (`tracer.filters`) or a test on each `Run`.
 RunFilter = str | Callable[[Run], bool]
 
 _UNSET: Any = _data._UNSET
@@ -37,10 +38,6 @@ def _filter_parts(filter: RunFilter | None, dialect_name: str = "sqlite") -> tup
         return None, None
     if callable(filter):
         return None, filter
-    try:
-        from . import filters
-    except ImportError:
-        raise NotImplementedError("Filter strings need tracer.filters, which is not available; pass a callable taking a Run instead.") from None
     return filters.to_sqlalchemy(filters.parse_filter(filter), dialect_name=dialect_name), None
 
 
