@@ -17,17 +17,21 @@ import importlib
 from functools import lru_cache
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, text
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
 from .engine import describe, is_memory, migration_engine, parse_url, sqlite_path
 from .errors import StoreError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+# Alembic is imported where scripts run, never at import: it costs a quarter of a second, which
+# every traced program would pay (the tracer imports the store) to open a store that is current.
 
 __all__ = ["head_revision", "current_revision", "upgrade", "ensure_at_head", "script_location"]
 
@@ -51,6 +55,8 @@ def script_location() -> Path:
 
 
 def _config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(script_location()))
     if connection is not None:
@@ -60,6 +66,8 @@ def _config(connection: Connection | None = None) -> Config:
 
 @lru_cache(maxsize=1)
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config())
 
 
@@ -71,13 +79,18 @@ def head_revision() -> str:
 
 
 def _read_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    """The `alembic_version` row (what Alembic's migration context reads), None without one."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def _check_known(revision: str | None, url: URL) -> None:
     """Refuse a database written by a newer chat-tracer: these scripts cannot go from there."""
     if revision is None:
         return
+    from alembic.util import CommandError
+
     try:
         known = _scripts().get_revision(revision) is not None
     except CommandError:
@@ -98,6 +111,8 @@ def _upgrade_in(connection: Connection, url: URL) -> str:
     if current == head:
         return head
     _check_known(current, url)
+    from alembic import command
+
     command.upgrade(_config(connection), "head")
     if connection.dialect.name == "sqlite":
         # Foreign keys are off while migrating (see engine.py): check nothing was left dangling.
@@ -109,6 +124,8 @@ def _upgrade_in(connection: Connection, url: URL) -> str:
 
 def upgrade_engine(engine: Engine, url: URL) -> str:
     """Upgrade through `engine` (which must lock on begin) in one transaction; returns the head."""
+    from alembic.util import CommandError
+
     try:
         with engine.begin() as connection:
             return _upgrade_in(connection, url)
