@@ -19,11 +19,15 @@ Formats (`FORMATS`):
 
 `read_records` reads any of them back as the dicts `datasets.add_examples` takes. The record
 conversions are in `export_formats.py`; this module streams them to and from files.
+`dataset_text` and `runs_text` are the same exports as text chunks (a line each), for an HTTP
+response to stream: they check the format and the name before they return, so an error can
+still be answered before the first chunk.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -59,6 +63,10 @@ __all__ = [
     "RUN_FORMATS",
     "export_dataset",
     "export_runs",
+    "dataset_text",
+    "runs_text",
+    "selected_runs_text",
+    "record_text",
     "import_dataset",
     "iter_runs",
     "read_records",
@@ -74,49 +82,88 @@ Progress = Callable[[int], None]
 # -- writing -------------------------------------------------------------------------------------
 
 
-def write_records(records: Iterable[Mapping[str, Any]], fmt: str, out: IO[str], *, columns: list[str] | None = None, progress: Progress | None = None) -> int:
-    """Write records (see `example_record`) as `jsonl`, `csv` (needs `columns`) or `openai`."""
-    count = 0
-    writer = csv.writer(out) if fmt == "csv" else None
-    if writer is not None:
+def _jsonl_line(record: Mapping[str, Any]) -> dict[str, Any]:
+    line = {"inputs": record.get("inputs"), "outputs": record.get("outputs"), "metadata": record.get("metadata") or {}, "feedback": record.get("feedback") or []}
+    if record.get("split") is not None:
+        line["split"] = record["split"]
+    return line
+
+
+def _csv_line(cells: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(cells)
+    return buffer.getvalue()
+
+
+def _encode(record: Mapping[str, Any], fmt: str, columns: list[str]) -> str:
+    if fmt == "csv":
+        return _csv_line(csv_row(record, columns))
+    if fmt == "openai":
+        return dumps_line(to_openai(record)) + "\n"
+    return dumps_line(_jsonl_line(record)) + "\n"
+
+
+def record_text(records: Iterable[Mapping[str, Any]], fmt: str, *, columns: list[str] | None = None, progress: Progress | None = None) -> Iterator[str]:
+    """Records (see `example_record`) as text, a chunk each: `jsonl` or `openai` lines, or `csv`
+    rows (which need `columns`) after the header."""
+    if fmt == "csv":
         if columns is None:
             raise ValueError("A CSV export needs its columns.")
-        writer.writerow(columns)
+        yield _csv_line(columns)
     for record in records:
-        if writer is not None:
-            writer.writerow(csv_row(record, columns or []))
-        elif fmt == "openai":
-            out.write(dumps_line(to_openai(record)) + "\n")
-        else:
-            line = {"inputs": record.get("inputs"), "outputs": record.get("outputs"), "metadata": record.get("metadata") or {}, "feedback": record.get("feedback") or []}
-            if record.get("split") is not None:
-                line["split"] = record["split"]
-            out.write(dumps_line(line) + "\n")
-        count += 1
+        yield _encode(record, fmt, columns or [])
         if progress is not None:
             progress(1)
-    return count
+
+
+class _Counter:
+    """A progress callback that also counts the records, for what the writers return."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.count = 0
+        self._progress = progress
+
+    def __call__(self, done: int) -> None:
+        self.count += done
+        if self._progress is not None:
+            self._progress(done)
+
+
+def write_records(records: Iterable[Mapping[str, Any]], fmt: str, out: IO[str], *, columns: list[str] | None = None, progress: Progress | None = None) -> int:
+    """Write records (see `example_record`) as `jsonl`, `csv` (needs `columns`) or `openai`."""
+    counter = _Counter(progress)
+    out.writelines(record_text(records, fmt, columns=columns, progress=counter))
+    return counter.count
 
 
 def _open_out(path: str | os.PathLike[str]) -> IO[str]:
     return open(path, "w", encoding="utf-8", newline="")
 
 
+def _langsmith_text(store: Store, name: str, progress: Progress | None) -> Iterator[str]:
+    for example in iter_examples(store, name):
+        yield dumps_line(to_langsmith(example)) + "\n"
+        if progress is not None:
+            progress(1)
+
+
+def dataset_text(store: Store, name: str, fmt: str, *, progress: Progress | None = None) -> Iterator[str]:
+    """Dataset `name` in `fmt` as text chunks; `ValueError` (format) or `NotFound` at once."""
+    check_format(fmt, FORMATS)
+    read_dataset(store, name)
+    if fmt == "langsmith":
+        return _langsmith_text(store, name, progress)
+    columns = csv_columns(example_record(e) for e in iter_examples(store, name)) if fmt == "csv" else None
+    return record_text((example_record(e) for e in iter_examples(store, name)), fmt, columns=columns, progress=progress)
+
+
 def export_dataset(store: Store, name: str, fmt: str, path: str | os.PathLike[str], *, progress: Progress | None = None) -> int:
     """Write dataset `name` to `path` in `fmt`; returns how many examples."""
-    check_format(fmt, FORMATS)
-    read_dataset(store, name)  # NotFound before the file is created
+    counter = _Counter(progress)
+    chunks = dataset_text(store, name, fmt, progress=counter)  # errors before the file is created
     with _open_out(path) as out:
-        if fmt == "langsmith":
-            count = 0
-            for example in iter_examples(store, name):
-                out.write(dumps_line(to_langsmith(example)) + "\n")
-                count += 1
-                if progress is not None:
-                    progress(1)
-            return count
-        columns = csv_columns(example_record(e) for e in iter_examples(store, name)) if fmt == "csv" else None
-        return write_records((example_record(e) for e in iter_examples(store, name)), fmt, out, columns=columns, progress=progress)
+        out.writelines(chunks)
+    return counter.count
 
 
 def iter_runs(
@@ -173,6 +220,33 @@ def _run_records(store: Store, found: Iterable[Run], page: int = 200) -> Iterato
         yield from flush_batch()
 
 
+def runs_text(
+    store: Store,
+    project_name: str,
+    fmt: str,
+    *,
+    run_type: str | None = None,
+    clause: Any = None,
+    predicate: Callable[[Run], bool] | None = None,
+    progress: Progress | None = None,
+) -> Iterator[str]:
+    """A project's runs (with their feedback) as `jsonl` or `csv` text chunks, oldest first;
+    `ValueError` (format) or `NotFound` (project) at once."""
+    with store.engines.reader.connect() as connection:
+        project_id(connection, project_name)
+    return selected_runs_text(
+        store, lambda: iter_runs(store, project_name, run_type=run_type, clause=clause, predicate=predicate), fmt, progress=progress
+    )
+
+
+def selected_runs_text(store: Store, found: Callable[[], Iterable[Run]], fmt: str, *, progress: Progress | None = None) -> Iterator[str]:
+    """The runs `found()` yields (with their feedback) as `jsonl` or `csv` text chunks. CSV reads
+    them twice, once for its columns, hence a callable; `ValueError` for the format at once."""
+    check_format(fmt, RUN_FORMATS)
+    columns = csv_columns(_run_records(store, found())) if fmt == "csv" else None
+    return record_text(_run_records(store, found()), fmt, columns=columns, progress=progress)
+
+
 def export_runs(
     store: Store,
     project_name: str,
@@ -185,16 +259,11 @@ def export_runs(
     progress: Progress | None = None,
 ) -> int:
     """Write a project's runs (with their feedback) to `path` as `jsonl` or `csv`."""
-    check_format(fmt, RUN_FORMATS)
-
-    def records() -> Iterator[dict[str, Any]]:
-        return _run_records(store, iter_runs(store, project_name, run_type=run_type, clause=clause, predicate=predicate))
-
-    with store.engines.reader.connect() as connection:
-        project_id(connection, project_name)
+    counter = _Counter(progress)
+    chunks = runs_text(store, project_name, fmt, run_type=run_type, clause=clause, predicate=predicate, progress=counter)
     with _open_out(path) as out:
-        columns = csv_columns(records()) if fmt == "csv" else None
-        return write_records(records(), fmt, out, columns=columns, progress=progress)
+        out.writelines(chunks)
+    return counter.count
 
 
 # -- reading -------------------------------------------------------------------------------------
