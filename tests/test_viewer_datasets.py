@@ -164,8 +164,8 @@ def test_add_a_selection_from_the_runs_table(client: FlaskClient, made: Made) ->
     assert 'formaction="/runs/add-to-dataset" formmethod="get" name="next" value="/projects/demo?status=success"' in runs_page
     assert "data-select-all hidden" in runs_page and "datasets.js" in runs_page
     expression = page(client, f"/projects/{PROJECT}?run_type=llm&status=success&filter=" + quote('eq(status, "success")'))
-    # The export reads the filter expression and the run type, not the form's other fields.
-    assert 'href="/api/v1/runs/export?project=demo&amp;filter=eq%28status%2C+%22success%22%29&amp;run_type=llm&amp;format=jsonl"' in expression
+    # The download carries the whole list's filter (every page of it), the cursor aside.
+    assert 'href="/api/v1/runs/export?run_type=llm&amp;status=success&amp;filter=eq%28status%2C+%22success%22%29&amp;project=demo&amp;format=jsonl"' in expression
     assert "Add every run matching" not in page(client, f"/projects/{PROJECT}?search=zebra")  # nothing to add
     chosen = made.ids[:2]
     data.create_dataset(made.store, "picked")
@@ -184,7 +184,7 @@ def test_add_every_run_matching_the_filter_on_all_its_pages(client: FlaskClient,
     runs_page = page(client, f"/projects/{PROJECT}?search=apple&limit=2")
     link = re.search(r'href="(/runs/add-to-dataset\?[^"]+)">Add every run matching', runs_page).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
     assert "search=apple" in link and "limit=2" in link and "project=demo" in link
-    assert 'href="/api/v1/runs/export?project=demo&amp;format=csv"' in runs_page
+    assert 'href="/api/v1/runs/export?search=apple&amp;limit=2&amp;project=demo&amp;format=csv"' in runs_page
     form = page(client, link)
     assert "Add every run matching this filter" in form and '<input type="hidden" name="search" value="apple">' in form
     response = _post(client, "/runs/add-to-dataset", made.token, project=PROJECT, search="apple", limit="2", dataset="apples")

@@ -85,12 +85,12 @@ def export_dataset(name: str, fmt: str, path: str) -> None:
 @_friendly
 def export_runs(project: str, filter_text: str | None, run_type: str | None, fmt: str, path: str) -> None:
     """Write a project's runs, with their feedback, to a file."""
-    from .client import _filter_parts
+    from .filters import sql_or_test
     from .export import export_runs as write
 
     with _store() as store:
         try:
-            clause, _ = _filter_parts(filter_text, store.engines.reader.dialect.name)
+            clause, _ = sql_or_test(filter_text, dialect_name=store.engines.reader.dialect.name)
         except NotImplementedError as exc:
             raise click.ClickException(str(exc)) from exc
         total = store.count_runs(project_name=project)

@@ -31,16 +31,6 @@ RunFilter = str | Callable[[Run], bool]
 _UNSET: Any = _data._UNSET
 
 
-def _filter_parts(filter: RunFilter | None, dialect_name: str = "sqlite") -> tuple[Any, Callable[[Run], bool] | None]:
-    """A filter as (SQLAlchemy clause over `runs`, Python predicate); `FilterError` (a
-    `ValueError`) for a filter string that does not parse."""
-    if filter is None:
-        return None, None
-    if callable(filter):
-        return None, filter
-    return filters.to_sqlalchemy(filters.parse_filter(filter), dialect_name=dialect_name), None
-
-
 class Client:
     """Runs, feedback and datasets of the local store. Use as a context manager, or `close()`."""
 
@@ -108,7 +98,7 @@ class Client:
         return found[offset:] if limit is None else found[offset : offset + limit]
 
     def _filter(self, filter: RunFilter | None) -> tuple[Any, Callable[[Run], bool] | None]:
-        return _filter_parts(filter, self.store.engines.reader.dialect.name)
+        return filters.sql_or_test(filter, dialect_name=self.store.engines.reader.dialect.name)
 
     def _select_runs(self, clause: Any, project_name: str | None, run_type: str | None, status: str | None, trace_id: Any, parent_run_id: Any, limit: int | None, offset: int) -> list[Run]:
         from sqlalchemy import select
@@ -223,6 +213,9 @@ class Client:
     def rename_dataset(self, name: str, new_name: str) -> Dataset:
         return _data.rename_dataset(self.store, name, new_name)
 
+    def update_dataset(self, name: str, *, new_name: str | None = None, description: str | None = _UNSET) -> Dataset:
+        return _data.update_dataset(self.store, name, new_name=new_name, description=description)
+
     def delete_dataset(self, name: str) -> None:
         _data.delete_dataset(self.store, name)
 
@@ -252,18 +245,7 @@ class Client:
         return _data.add_examples_from_runs(self.store, dataset_name, (run.id for run in found), split=split)
 
     def read_example(self, example_id: str | UUID) -> Example:
-        from sqlalchemy import select
-
-        from .store.browse_common import canonical_id
-        from .store.errors import NotFound
-        from .store.tables import examples
-
-        key = canonical_id(example_id, "example")
-        with self.store.engines.reader.connect() as connection:
-            row = connection.execute(select(*examples.c).where(examples.c.id == key)).first()
-        if row is None:
-            raise NotFound(f"No example with id {key} in the store.")
-        return _data._example(row)
+        return _data.read_example(self.store, example_id)
 
     def list_examples(self, dataset_name: str, split: str | None = None, limit: int | None = None, offset: int = 0) -> list[Example]:
         return _data.list_examples(self.store, dataset_name, split=split, limit=limit, offset=offset)

@@ -47,10 +47,12 @@ __all__ = [
     "read_dataset",
     "list_datasets",
     "rename_dataset",
+    "update_dataset",
     "delete_dataset",
     "add_examples",
     "iter_examples",
     "list_examples",
+    "read_example",
     "update_example",
     "delete_example",
     "example_from_run",
@@ -275,17 +277,32 @@ def list_datasets(store: Store) -> list[Dataset]:
         raise _failed(exc, "list datasets") from exc
 
 
-def rename_dataset(store: Store, name: str, new_name: str) -> Dataset:
-    new_name = _name(new_name)
+def update_dataset(store: Store, name: str, *, new_name: str | None = None, description: str | None = _UNSET) -> Dataset:
+    """Rename a dataset (`ValueError` when the new name is taken) and/or change its description
+    (None clears it); what is not given stays."""
+    changes: dict[str, Any] = {"modified_at": _now()}
+    if new_name is not None:
+        changes["name"] = _name(new_name)
+    if description is not _UNSET:
+        if description is not None and not isinstance(description, str):
+            raise ValueError("A dataset's description is text.")
+        changes["description"] = description
     try:
         with store.engines.writer.begin() as connection:
             row = _dataset_row(connection, name)
-            if new_name != name and connection.execute(select(datasets.c.id).where(datasets.c.name == new_name)).first() is not None:
-                raise ValueError(f"A dataset named {new_name!r} already exists.")
-            connection.execute(update(datasets).where(datasets.c.id == row.id).values(name=new_name, modified_at=_now()))
+            taken = changes.get("name", name) != name and connection.execute(
+                select(datasets.c.id).where(datasets.c.name == changes["name"])
+            ).first()
+            if taken:
+                raise ValueError(f"A dataset named {changes['name']!r} already exists.")
+            connection.execute(update(datasets).where(datasets.c.id == row.id).values(**changes))
     except SQLAlchemyError as exc:
-        raise _failed(exc, "rename the dataset") from exc
-    return read_dataset(store, new_name)
+        raise _failed(exc, "change the dataset") from exc
+    return read_dataset(store, changes.get("name", name))
+
+
+def rename_dataset(store: Store, name: str, new_name: str) -> Dataset:
+    return update_dataset(store, name, new_name=new_name)
 
 
 def delete_dataset(store: Store, name: str) -> None:
@@ -419,6 +436,19 @@ def update_example(
             return _example(connection.execute(select(*examples.c).where(examples.c.id == key)).one())
     except SQLAlchemyError as exc:
         raise _failed(exc, "update the example") from exc
+
+
+def read_example(store: Store, example_id: str | UUID) -> Example:
+    """One example, or `NotFound`."""
+    key = canonical_id(example_id, "example")
+    try:
+        with store.engines.reader.connect() as connection:
+            row = connection.execute(select(*examples.c).where(examples.c.id == key)).first()
+    except SQLAlchemyError as exc:
+        raise _failed(exc, "read the example") from exc
+    if row is None:
+        raise NotFound(f"No example with id {key} in the store.")
+    return _example(row)
 
 
 def delete_example(store: Store, example_id: str | UUID) -> None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -82,6 +82,8 @@ __all__ = [
     "render_filter",
     "to_sqlalchemy",
     "matches",
+    "RunTest",
+    "sql_or_test",
 ]
 
 _COLUMNS = {
@@ -163,6 +165,20 @@ def _id_value(value: Value) -> Value:
 
 
 # -- SQL -------------------------------------------------------------------------------------------
+
+
+#: A filter as the client takes it: filter-language text, or a test on each run in Python.
+RunTest = Callable[[Any], bool]
+
+
+def sql_or_test(f: str | RunTest | None, *, dialect_name: str = "sqlite") -> tuple[ColumnElement[bool] | None, RunTest | None]:
+    """A filter as (SQL condition over `runs`, Python test): text becomes SQL (`FilterError` if it
+    does not parse), a callable stays a test; None is neither."""
+    if f is None:
+        return None, None
+    if callable(f):
+        return None, f
+    return to_sqlalchemy(parse_filter(f), dialect_name=dialect_name), None
 
 
 def to_sqlalchemy(f: Filter, *, dialect_name: str = "sqlite", fts: bool | None = None) -> ColumnElement[bool]:

@@ -22,7 +22,7 @@ saying how many examples were added, linking the dataset.
 
 Names are matched as paths: a dataset name may hold "/" (one ending in "/rename", "/delete" or
 "/examples/..." has its page shadowed by those actions). Store work goes through
-`tracer.datasets` (and `tracer.Client.read_example`); downloads link to the JSON API's
+`tracer.datasets`; downloads link to the JSON API's
 streaming exports, `/api/v1/datasets/<name>/export` and `/api/v1/runs/export`.
 """
 
@@ -39,7 +39,6 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from tracer import datasets as data
-from tracer.client import Client
 from tracer.export import FORMATS
 from tracer.schemas import Example, Run
 from tracer.store import NotFound, Store, browse
@@ -60,8 +59,6 @@ MAX_SELECTED = MAX_LIMIT
 MAX_NAME = 200
 MAX_TEXT = 10_000
 MAX_SPLIT = 100
-#: The runs table's filter fields that the runs export (`/api/v1/runs/export`) reads.
-RUN_EXPORT_FIELDS = ("filter", "run_type")
 #: Splits offered as you type (any other may be typed).
 COMMON_SPLITS = ("train", "test", "validation")
 
@@ -87,10 +84,8 @@ def dataset_export_url(name: str, fmt: str) -> str:
 
 @bp.app_template_global()
 def runs_export_url(project: str, query: Mapping[str, str], fmt: str) -> str:
-    """The runs download of a runs page: what of its filter the export reads (the filter
-    expression and the run type), and a format."""
-    carried = {key: query[key] for key in RUN_EXPORT_FIELDS if query.get(key)}
-    return f"/api/v1/runs/export?{urlencode({'project': project, **carried, 'format': fmt})}"
+    """The runs download of a runs page: every run of its list (all pages), in a format."""
+    return f"/api/v1/runs/export?{urlencode({**_without_cursor(query), 'project': project, 'format': fmt})}"
 
 
 @bp.app_template_global()
@@ -280,7 +275,7 @@ def add_example(name: str) -> Response:
 def _example_of(store: Store, dataset_name: str, example_id: str) -> Example:
     """The example, when it belongs to this dataset (`NotFound` otherwise)."""
     found = data.read_dataset(store, dataset_name)
-    example = Client(store=store).read_example(example_id)
+    example = data.read_example(store, example_id)
     if example.dataset_id != found.id:
         raise NotFound(f"The dataset {dataset_name!r} has no example with id {example_id}.")
     return example
@@ -344,18 +339,6 @@ def _source(values: Any) -> Source:
     return Source(project, [], replace(browse.RunFilter.from_query(values, project=project), cursor=None))
 
 
-def _matching_ids(store: Store, found: browse.RunFilter) -> list[str]:
-    """Every run the filter matches, on all the table's pages (`NotFound` for an unknown project)."""
-    f = replace(found, limit=MAX_SELECTED, cursor=None)
-    ids: list[str] = []
-    while True:
-        page = browse.list_run_rows(store, f)
-        ids.extend(str(row.id) for row in page.rows)
-        if page.next_cursor is None:
-            return ids
-        f = replace(f, cursor=page.next_cursor)
-
-
 @bp.get("/runs/add-to-dataset")
 def choose_dataset() -> str:
     source = _source(request.args)
@@ -369,7 +352,7 @@ def add_runs() -> Response:
     source = _source(request.form)
     name = _text("dataset", "dataset's name", MAX_NAME, required=True)
     split = _split()
-    ids = [str(run.id) for run in source.runs] if source.filter is None else _matching_ids(store, source.filter)
+    ids = [str(run.id) for run in source.runs] if source.filter is None else list(browse.matching_run_ids(store, source.filter))
     if not ids:
         raise BadRequest("No run matches this filter, so there is nothing to add.")
     created = _dataset_or_new(store, name)

@@ -25,8 +25,9 @@ and its cursor in `browse_filters.py`, and all are re-exported here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from itertools import islice
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -65,6 +66,8 @@ __all__ = [
     "list_run_rows",
     "trace_rows",
     "run_detail",
+    "matching_run_ids",
+    "matching_runs",
     "run_neighbors",
     "run_feedback",
     "log_since",
@@ -430,6 +433,39 @@ def trace_rows(store: Store, trace_id: str | UUID) -> list[TraceRow]:
         )
         for run_id, parent, name, run_type, status, start, end, latency, dotted, tokens, failed in rows
     ]
+
+
+#: Rows read per query when walking every run of a filter.
+_WALK_PAGE = 500
+
+
+def matching_run_ids(store: Store, f: RunFilter) -> Iterator[str]:
+    """Every run `f` selects, in its order, over all its pages (the cursor and limit of `f` are
+    ignored): what "every run matching the table's filter" means for datasets and exports."""
+    f = replace(f, limit=_WALK_PAGE, cursor=None)
+    while True:
+        page = list_run_rows(store, f)
+        yield from (str(row.id) for row in page.rows)
+        if page.next_cursor is None:
+            return
+        f = replace(f, cursor=page.next_cursor)
+
+
+def matching_runs(store: Store, f: RunFilter) -> Iterator[Run]:
+    """The runs of `matching_run_ids`, whole, read a page at a time."""
+    ids = matching_run_ids(store, f)
+    while batch := list(islice(ids, _WALK_PAGE)):
+        statement = (
+            select(runs.c.id, runs.c.doc, projects.c.name)
+            .join(projects, projects.c.id == runs.c.project_id)
+            .where(runs.c.id.in_(batch))
+        )
+        try:
+            with read(store) as connection:
+                found = {row.id: Run.from_doc(loads(row.doc), project=row.name) for row in connection.execute(statement)}
+        except SQLAlchemyError as exc:
+            raise failed(exc) from exc
+        yield from (found[run_id] for run_id in batch if run_id in found)
 
 
 def run_detail(store: Store, run_id: str | UUID) -> Run:
