@@ -8,6 +8,8 @@ same headless Chromium the browser tests use (`/usr/bin/chromium`, driven by Pla
     docs/screenshots/runs.png       a project's runs table
     docs/screenshots/trace.png      a trace: run tree, waterfall, the selected run's details
     docs/screenshots/run.png        a chat model run: the conversation, usage, token stream
+    docs/screenshots/review.png     the review queue, labelling runs with the keyboard
+    docs/screenshots/dataset.png    a dataset made from runs, its examples editable
 """
 
 from __future__ import annotations
@@ -143,6 +145,25 @@ def trace_sample_app() -> str:
     return shown
 
 
+def annotate(store: Any) -> None:
+    """Feedback on part of the day's calls (charts per key on the projects page), and a dataset
+    made from the best-rated replies."""
+    import random
+
+    from tracer import datasets
+
+    rng = random.Random(11)
+    calls = store.list_runs(project_name=PROJECT, run_type="llm", limit=400)
+    for number, run in enumerate(calls):
+        if number % 3 == 0:
+            datasets.create_feedback(store, run.id, "thumbs", score=rng.random() < 0.8, source="ui")
+        if number % 4 == 0:
+            datasets.create_feedback(store, run.id, "correctness", score=rng.choice((3, 4, 4, 5, 5)), source="ui")
+    datasets.create_dataset(store, "support-golden", "Replies the support team rated 5 stars")
+    best = [item.run_id for item in datasets.list_feedback(store, [run.id for run in calls], ["correctness"]) if item.score == 5]
+    datasets.add_examples_from_runs(store, "support-golden", best[:6], split="train")
+
+
 class _Server:
     def __init__(self) -> None:
         from werkzeug.serving import make_server
@@ -173,6 +194,7 @@ def take(out: Path) -> list[Path]:
     with open_store(tracer.get_settings().store_url) as store:
         llm = next(run for run in store.list_runs(trace_id=trace_id, run_type="llm", limit=5))
         llm_id = str(llm.id)
+        annotate(store)
     server = _Server()
     out.mkdir(parents=True, exist_ok=True)
     shots = [
@@ -180,6 +202,8 @@ def take(out: Path) -> list[Path]:
         ("runs.png", f"/projects/{PROJECT}", "table.runs-table"),
         ("trace.png", f"/traces/{trace_id}?run={llm_id}", "#run-panel .run-panel"),
         ("run.png", f"/runs/{llm_id}", ".run-panel"),
+        ("review.png", f"/projects/{PROJECT}/review?scope=llm&tag=faq", ".review-page"),
+        ("dataset.png", "/datasets/support-golden", ".dataset-page"),
     ]
     written = []
     try:

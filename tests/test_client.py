@@ -121,7 +121,8 @@ def test_example_from_run_uses_the_correction(client: tracer.Client) -> None:
     client.create_dataset("from-runs")
     first = client.create_example_from_run(plain.id, dataset_name="from-runs")
     second = client.create_example_from_run(corrected.id, dataset_name="from-runs", split="train")
-    assert first.inputs == plain.inputs and first.outputs == plain.outputs
+    assert first.inputs == plain.inputs and first.outputs == {"output": plain.outputs["generations"][0][0]["message"]}
+    assert first.outputs["output"]["content"] == "hello"  # the reply, not the whole LLMResult
     assert first.source_run_id == plain.id and first.metadata["source_run_id"] == str(plain.id) and "feedback" not in first.metadata
     assert second.outputs == {"output": "Paris"} and second.split == "train"
     assert second.metadata["feedback"] == [{"key": "correctness", "score": 0.0, "correction": {"output": "Paris"}}]

@@ -140,7 +140,7 @@ def test_add_one_run_from_its_page_creates_the_dataset(client: FlaskClient, made
     assert _flash(client, f"/runs/{run_id}") == 'Created the dataset <a href="/datasets/fresh">fresh</a> and added 1 example to it.'
     (example,) = data.list_examples(made.store, "fresh")
     run = made.store.read_run(run_id)
-    assert example.inputs == run.inputs and example.outputs == run.outputs and example.split == "train"
+    assert example.inputs == run.inputs and example.outputs == {"output": run.outputs["generations"][0][0]["message"]} and example.split == "train"
     assert example.metadata["source_run_id"] == run_id
     # The trace page's panel has the form too; it comes back to the trace page.
     panel = page(client, f"/runs/{run_id}/panel")

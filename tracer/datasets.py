@@ -462,12 +462,24 @@ def delete_example(store: Store, example_id: str | UUID) -> None:
 
 
 def reference_outputs(run: Run, run_feedback: Sequence[Feedback]) -> dict[str, Any] | None:
-    """The newest correction on the run (a dict as is, else `{"output": correction}`), or its outputs."""
+    """The newest correction on the run (a dict as is, else `{"output": correction}`), or its
+    outputs; a chat model's result is reduced to `{"output": <its reply message>}`, the shape of
+    a corrected reply (and of LangSmith's chat datasets), not the whole `LLMResult`."""
     corrections = [f.correction for f in run_feedback if f.correction is not None]
     if corrections:
         newest = corrections[-1]
         return dict(newest) if isinstance(newest, dict) else {"output": newest}
-    return run.outputs
+    return _chat_reply(run.outputs)
+
+
+def _chat_reply(outputs: dict[str, Any] | None) -> dict[str, Any] | None:
+    generations = (outputs or {}).get("generations")
+    if isinstance(generations, list) and generations and isinstance(generations[0], list) and generations[0]:
+        first = generations[0][0]
+        message = first.get("message") if isinstance(first, dict) else None
+        if isinstance(message, dict):
+            return {"output": message}
+    return outputs
 
 
 def _feedback_summary(item: Feedback) -> dict[str, Any]:
