@@ -18,7 +18,6 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -164,24 +163,6 @@ def annotate(store: Any) -> None:
     datasets.add_examples_from_runs(store, "support-golden", best[:6], split="train")
 
 
-class _Server:
-    def __init__(self) -> None:
-        from werkzeug.serving import make_server
-
-        from viewer import create_app
-
-        self.app = create_app()
-        self._httpd = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._httpd.server_port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._thread.join(5)
-        self.app.extensions["tracer_store"].close()
-
-
 def take(out: Path) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
@@ -195,7 +176,10 @@ def take(out: Path) -> list[Path]:
         llm = next(run for run in store.list_runs(trace_id=trace_id, run_type="llm", limit=5))
         llm_id = str(llm.id)
         annotate(store)
-    server = _Server()
+    from viewer import create_app
+    from viewer.serving import BackgroundServer
+
+    server = BackgroundServer(create_app())
     out.mkdir(parents=True, exist_ok=True)
     shots = [
         ("projects.png", "/?period=24h", None),

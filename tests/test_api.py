@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from werkzeug.serving import make_server
 
 import tracer
 from tracer.chat_models import FakeChatModel
@@ -26,25 +24,15 @@ from tracer.messages import HumanMessage, SystemMessage
 from tracer.schemas import Feedback
 from viewer import create_app
 from viewer.openapi import PREFIX
+from viewer.serving import BackgroundServer
 
 API = PREFIX
 
 
-def _serve(app: Any) -> Iterator[str]:
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=lambda: httpd.serve_forever(poll_interval=0.05), name="api-test-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        thread.join(5)
-        app.extensions["tracer_store"].close()
-
-
 @pytest.fixture
 def server(tracing: tracer.Settings) -> Iterator[str]:
-    yield from _serve(create_app())
+    with BackgroundServer(create_app()) as served:
+        yield served.url
 
 
 @pytest.fixture
@@ -321,7 +309,8 @@ def test_runs_export_streams_the_filtered_runs(http: httpx.Client, traced: list[
 
 
 def test_api_key_is_required_when_configured(tracing: tracer.Settings, traced: list[str]) -> None:
-    for base in _serve(create_app(api_key="s3cret")):
+    with BackgroundServer(create_app(api_key="s3cret")) as served:
+        base = served.url
         with httpx.Client(base_url=base, timeout=10.0) as anonymous:
             assert "API key" in _error(anonymous.get(f"{API}/runs"), 401)
             _error(anonymous.get(f"{API}/runs", headers={"x-api-key": "wrong"}), 401)

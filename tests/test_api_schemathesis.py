@@ -13,7 +13,6 @@ through its Hypothesis strategy (`as_strategy`, positive and negative cases) rat
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,12 +23,12 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
-from werkzeug.serving import make_server
 
 import tracer
 from tracer.chat_models import FakeChatModel
 from viewer import create_app
 from viewer.openapi import OPERATIONS, PREFIX
+from viewer.serving import BackgroundServer
 
 #: Cases per operation, valid and broken ones mixed.
 EXAMPLES = 40
@@ -58,16 +57,8 @@ def _seed() -> dict[str, str]:
 @pytest.fixture
 def seeded_server(tracing: tracer.Settings) -> Iterator[tuple[str, dict[str, str]]]:
     seeded = _seed()
-    app = create_app()
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=lambda: httpd.serve_forever(poll_interval=0.05), name="schemathesis-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}", seeded
-    finally:
-        httpd.shutdown()
-        thread.join(5)
-        app.extensions["tracer_store"].close()
+    with BackgroundServer(create_app()) as served:
+        yield served.url, seeded
 
 
 def _operations() -> list[tuple[str, str]]:

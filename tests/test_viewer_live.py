@@ -17,12 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-from werkzeug.serving import make_server
 
 import tracer
 from tracer.chat_models import FakeChatModel
 from tracer.chat_models.fake import tokenize
 from viewer import create_app
+from viewer.serving import BackgroundServer
 
 REPLY = "The quick brown fox jumps over the lazy dog while the tokens stream in one by one."
 
@@ -64,15 +64,8 @@ def events(source: httpx.Response | Iterator[str]) -> Iterator[Event]:
 def server(tracing: tracer.Settings) -> Iterator[str]:
     """The viewer over the tracer's own store, served by werkzeug on a free port."""
     app = create_app(test_config={"LIVE_POLL_SECONDS": 0.05, "LIVE_KEEPALIVE_SECONDS": 0.5, "LIVE_MAX_SECONDS": 20})
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=lambda: httpd.serve_forever(poll_interval=0.05), name="viewer-test-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        thread.join(5)
-        app.extensions["tracer_store"].close()
+    with BackgroundServer(app) as served:
+        yield served.url
 
 
 @pytest.fixture
@@ -283,17 +276,11 @@ def test_a_finished_run_replays_then_says_done(client: httpx.Client) -> None:
 def test_keepalives_carry_the_position_and_the_stream_ends_after_its_time(tracing: tracer.Settings) -> None:
     _seed_project()
     app = create_app(test_config={"LIVE_POLL_SECONDS": 0.05, "LIVE_KEEPALIVE_SECONDS": 0.2, "LIVE_MAX_SECONDS": 1.0})
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = _in_background(lambda: httpd.serve_forever(poll_interval=0.05))
-    try:
+    with BackgroundServer(app) as served:
         started = time.monotonic()
-        with httpx.Client(base_url=f"http://127.0.0.1:{httpd.server_port}", timeout=10) as http:
+        with httpx.Client(base_url=served.url, timeout=10) as http:
             body = http.get("/live/events", params={"project": "tests"}).text
         elapsed = time.monotonic() - started
-    finally:
-        httpd.shutdown()
-        thread.join(5)
-        app.extensions["tracer_store"].close()
     assert 0.9 <= elapsed < 5
     lines = body.splitlines()
     assert lines[0] == "retry: 1000"

@@ -9,18 +9,17 @@ console error (a Content-Security-Policy violation is one) or dialog.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 import tracer
 from tracer.chat_models import FakeChatModel
 from tracer.messages import HumanMessage, SystemMessage
 from tracer.store import open_store
+from viewer.serving import BackgroundServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -108,36 +107,18 @@ def seed_store() -> Seeded:
     return seeded
 
 
-class Server:
-    """The viewer on a free port of 127.0.0.1, served until `close`."""
-
-    def __init__(self, **config: Any) -> None:
-        from viewer import create_app
-
-        self.app = create_app(test_config={"LIVE_POLL_SECONDS": 0.1, "LIVE_MAX_SECONDS": 60, **config})
-        self._httpd = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._httpd.server_port}"
-        self._thread = threading.Thread(target=lambda: self._httpd.serve_forever(poll_interval=0.05), name="viewer-browser-server", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._thread.join(5)
-        self.app.extensions["tracer_store"].close()
-
-
 @pytest.fixture
 def seeded(tracing: tracer.Settings) -> Seeded:
     return seed_store()
 
 
 @pytest.fixture
-def server(seeded: Seeded) -> Iterator[Server]:
-    running = Server()
-    try:
+def server(seeded: Seeded) -> Iterator[BackgroundServer]:
+    """The viewer over the seeded store on a free port of 127.0.0.1."""
+    from viewer import create_app
+
+    with BackgroundServer(create_app(test_config={"LIVE_POLL_SECONDS": 0.1, "LIVE_MAX_SECONDS": 60})) as running:
         yield running
-    finally:
-        running.close()
 
 
 @pytest.fixture(scope="module")
