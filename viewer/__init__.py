@@ -10,6 +10,7 @@
     viewer.api        the JSON API under /api/v1 and its OpenAPI document
     viewer.datasets   dataset pages: examples, editing, adding runs, downloads
     viewer.review     the review queue and the feedback keys' settings
+    viewer.langsmith  the LangSmith protocol: ingestion and what the official client reads
 
 Each area module either defines `init_app(app)` or a blueprint named `bp`. `tracer ui` serves
 the app with werkzeug; tests drive it through Flask's test client or a real server.
@@ -31,7 +32,7 @@ from tracer.store import Store
 
 __all__ = ["create_app", "get_store", "path_segment", "AREAS"]
 
-AREAS = ("pages", "feedback", "live", "api", "datasets", "review")
+AREAS = ("pages", "feedback", "live", "api", "datasets", "review", "langsmith")
 STORE_EXTENSION = "tracer_store"
 
 

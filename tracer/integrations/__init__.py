@@ -1,0 +1,1 @@
+"""Bridges to other libraries' callback systems (optional extras): `langchain`."""
