@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
 from ..schemas import Project, Run
@@ -53,6 +54,16 @@ class Store:
     def write(self, changes: Sequence[RunChange]) -> None:
         """Store a flush's changes in one transaction: all, or none and a `StoreError`."""
         self._writer.write(changes)
+        self._written()
+
+    def update(self, plan: Callable[[Connection], Sequence[RunChange]]) -> Sequence[RunChange]:
+        """Read, then write, in one transaction: `plan` reads the stored runs it changes on the
+        transaction's connection and returns the changes (see `RunWriter.update`)."""
+        changes = self._writer.update(plan)
+        self._written()
+        return changes
+
+    def _written(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.poke()
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -106,6 +107,18 @@ class _Statement:
         return [tuple(row[i] for i in order) for row in rows]
 
 
+@dataclass(slots=True)
+class _Batch:
+    """Changes and their rows, ready for one transaction (see `RunWriter._prepare`)."""
+
+    changes: Sequence[RunChange]
+    run_rows: list[list[Any]]
+    project_names: list[str]
+    log_params: list[Any]
+    text_rows: list[tuple[str, str]] | None
+    seen_before: list[tuple[str, str]] | None
+
+
 class RunWriter:
     """Persists batches of `RunChange`s for one store; caches project ids across batches."""
 
@@ -132,50 +145,71 @@ class RunWriter:
         """Store `changes` in one transaction: all of them, or none and a `StoreError`."""
         if not changes:
             return
+        # Everything per row happens here, before the transaction takes the write lock.
+        batch = self._batch(changes)
+        self._run(lambda _connection: batch, conflicts=0)
+
+    def update(self, plan: Callable[[Connection], Sequence[RunChange]], *, conflicts: int = 8) -> Sequence[RunChange]:
+        """Read, then write, in one transaction: `plan` reads what it needs on the transaction's
+        connection and returns the changes to store (their `seq` after the stored ones). When
+        another writer took a `seq` first (a unique-key conflict), `plan` runs again on a new
+        transaction, up to `conflicts` times. Returns the changes stored."""
+        return self._run(lambda connection: self._batch(plan(connection)), conflicts=conflicts)
+
+    def _batch(self, changes: Sequence[RunChange]) -> _Batch:
+        if not changes:
+            return _Batch(changes, [], [], [], None, None)
         run_rows, project_names, log_rows, text_rows, seen_before = self._prepare(changes)
-        log_params = self._log.params(log_rows)
-        retried_integrity = False
+        return _Batch(changes, run_rows, project_names, self._log.params(log_rows), text_rows, seen_before)
+
+    def _run(self, make: Callable[[Connection], _Batch], *, conflicts: int) -> Sequence[RunChange]:
+        """One transaction with `make`'s batch, retried while the database is locked, once after
+        a cached project vanished, and `conflicts` times after other unique-key conflicts."""
+        retried_projects = False
         attempt = 0
+        batch: _Batch | None = None
         while True:
             try:
-                self._transaction(run_rows, project_names, log_params, text_rows, seen_before)
-                return
+                with self._engine.begin() as connection:
+                    batch = make(connection)
+                    if not batch.changes:
+                        return batch.changes
+                    new = self._transaction(connection, batch)
+                # Only now: a rolled-back transaction must not leave ids of projects that do not exist.
+                self._project_ids.update(new)
+                return batch.changes
             except OperationalError as exc:
                 if not _is_locked(exc) or attempt >= len(_RETRY_DELAYS):
-                    raise self._error(changes, exc) from exc
+                    raise self._error(batch, exc) from exc
                 time.sleep(_RETRY_DELAYS[attempt])
                 attempt += 1
             except IntegrityError as exc:
                 # A cached project may have been deleted since (by the viewer): look again, once.
-                if retried_integrity or not self._project_ids:
-                    raise self._error(changes, exc) from exc
-                self._project_ids.clear()
-                retried_integrity = True
+                if self._project_ids and not retried_projects:
+                    self._project_ids.clear()
+                    retried_projects = True
+                elif conflicts > 0:
+                    conflicts -= 1
+                else:
+                    raise self._error(batch, exc) from exc
             except SQLAlchemyError as exc:
-                raise self._error(changes, exc) from exc
+                raise self._error(batch, exc) from exc
 
-    def _error(self, changes: Sequence[RunChange], exc: BaseException) -> StoreError:
+    def _error(self, batch: _Batch | None, exc: BaseException) -> StoreError:
         cause = getattr(exc, "orig", None) or exc
-        return StoreError(f"Could not write {len(changes)} run changes to {describe(self._engine.url)}: {cause}")
+        count = "" if batch is None else f"{len(batch.changes)} "
+        return StoreError(f"Could not write {count}run changes to {describe(self._engine.url)}: {cause}")
 
-    def _transaction(
-        self,
-        run_rows: list[list[Any]],
-        project_names: list[str],
-        log_params: list[Any],
-        text_rows: list[tuple[str, str]] | None,
-        seen_before: list[tuple[str, str]] | None,
-    ) -> None:
-        with self._engine.begin() as connection:
-            ids, new = self._resolve_projects(connection, set(project_names))
-            for row, project in zip(run_rows, project_names):
-                row[_PROJECT_SLOT] = ids[project]
-            connection.exec_driver_sql(self._runs.sql, self._runs.params(run_rows))
-            connection.exec_driver_sql(self._log.sql, log_params)
-            if text_rows:
-                _index(connection, text_rows, seen_before)
-        # Only now: a rolled-back transaction must not leave ids of projects that do not exist.
-        self._project_ids.update(new)
+    def _transaction(self, connection: Connection, batch: _Batch) -> dict[str, str]:
+        """Write `batch`; returns the ids of projects it created (to cache after the commit)."""
+        ids, new = self._resolve_projects(connection, set(batch.project_names))
+        for row, project in zip(batch.run_rows, batch.project_names):
+            row[_PROJECT_SLOT] = ids[project]
+        connection.exec_driver_sql(self._runs.sql, self._runs.params(batch.run_rows))
+        connection.exec_driver_sql(self._log.sql, batch.log_params)
+        if batch.text_rows:
+            _index(connection, batch.text_rows, batch.seen_before)
+        return new
 
     def _resolve_projects(self, connection: Connection, names: set[str]) -> tuple[dict[str, str], dict[str, str]]:
         """Ids for `names`, creating missing projects; second value: the ids not cached before."""
