@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SOURCES",
+    "check_feedback",
     "create_feedback",
     "read_feedback",
     "update_feedback",
@@ -110,6 +111,16 @@ def _key(key: Any) -> str:
 # -- feedback ---------------------------------------------------------------------------------
 
 
+def check_feedback(key: Any, score: Any = None, comment: Any = None, source: str = "sdk") -> None:
+    """Raise `ValueError` for feedback `create_feedback` would refuse: lets a batch be checked
+    whole before any of it is written."""
+    if source not in SOURCES:
+        raise ValueError(f"The feedback source must be one of {', '.join(SOURCES)}, not {source!r}.")
+    _key(key)
+    _score(score)
+    _comment(comment)
+
+
 def create_feedback(
     store: Store,
     run_id: str | UUID,
@@ -120,15 +131,24 @@ def create_feedback(
     correction: Any = None,
     source: str = "sdk",
     author: str | None = None,
+    *,
+    feedback_id: str | UUID | None = None,
+    trace_id: str | UUID | None = None,
+    require_run: bool = True,
+    created_at: datetime | None = None,
 ) -> Feedback:
     """Record feedback on a stored run (`NotFound` otherwise; `ValueError` for a bad key, score,
-    comment or source)."""
+    comment or source, or a `feedback_id` already taken).
+
+    LangSmith clients choose the feedback's id (`feedback_id`) and may send it before their run
+    is stored: with `require_run=False` it is recorded anyway, with the `trace_id` given until
+    the run is there (the table has no foreign key to `runs` for this). `created_at` keeps the
+    time a client gave."""
     run_key = canonical_id(run_id)
-    if source not in SOURCES:
-        raise ValueError(f"The feedback source must be one of {', '.join(SOURCES)}, not {source!r}.")
+    check_feedback(key, score, comment, source)
     now = _now()
     row = {
-        "id": str(uuid7()),
+        "id": str(uuid7()) if feedback_id is None else canonical_id(feedback_id, "feedback"),
         "run_id": run_key,
         "key": _key(key),
         "score": _score(score),
@@ -136,15 +156,18 @@ def create_feedback(
         "comment": _comment(comment),
         "correction": _json(correction),
         "source": dumps({"type": source} if author is None else {"type": source, "author": author}),
-        "created_at": now,
+        "created_at": created_at or now,
         "modified_at": now,
     }
     try:
         with store.engines.writer.begin() as connection:
-            trace_id = connection.execute(select(runs.c.trace_id).where(runs.c.id == run_key)).scalar()
-            if trace_id is None:
+            stored_trace = connection.execute(select(runs.c.trace_id).where(runs.c.id == run_key)).scalar()
+            if stored_trace is None and require_run:
                 raise NotFound(f"No run with id {run_key} in the store.")
-            connection.execute(feedback.insert(), {**row, "trace_id": trace_id})
+            given_trace = None if trace_id is None else canonical_id(trace_id, "trace")
+            connection.execute(feedback.insert(), {**row, "trace_id": stored_trace or given_trace})
+    except IntegrityError as exc:
+        raise ValueError(f"There is already feedback with id {row['id']}.") from exc
     except SQLAlchemyError as exc:
         raise _failed(exc, "record feedback") from exc
     return read_feedback(store, row["id"])

@@ -85,8 +85,9 @@ class NotFound(ViewerError):
 
 
 def wants_json() -> bool:
-    """True for API clients: they prefer JSON to HTML, send `x-api-key`, or call `/api/`."""
-    if request.path.startswith("/api/") or "x-api-key" in request.headers:
+    """True for API clients: they prefer JSON to HTML, send `x-api-key`, or call `/api/` or the
+    LangSmith routes (`/langsmith/`)."""
+    if request.path.startswith(("/api/", "/langsmith/")) or "x-api-key" in request.headers:
         return True
     return request.accept_mimetypes.best_match(("text/html", "application/json")) == "application/json"
 

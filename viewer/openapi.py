@@ -33,7 +33,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from .errors import BadRequest, ViewerError
 from .security import csrf_exempt
 
-__all__ = ["PREFIX", "Query", "Operation", "OPERATIONS", "route", "document", "ErrorBody"]
+__all__ = ["PREFIX", "Query", "Operation", "OPERATIONS", "route", "document", "json_body", "ErrorBody"]
 
 PREFIX = "/api/v1"
 TITLE = "chat-tracer API"
@@ -153,7 +153,9 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def _json_body(model: type[BaseModel]) -> BaseModel:
+def json_body(model: type[BaseModel]) -> BaseModel:
+    """The request's JSON body validated by `model`: 415 when it is not JSON, 400 naming the
+    first bad field."""
     if not request.is_json:
         raise ViewerError("Send the body as JSON, with Content-Type: application/json.", status=415)
     try:
@@ -197,7 +199,7 @@ def route(
         @functools.wraps(view)
         def endpoint(**values: Any) -> Any:
             if body is not None:
-                values["body"] = _json_body(body)
+                values["body"] = json_body(body)
             result = view(**values)
             if stream:
                 return result

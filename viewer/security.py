@@ -163,8 +163,8 @@ def _check_host() -> None:
 
 
 def _browser_navigation() -> bool:
-    if request.method not in ("GET", "HEAD") or "x-api-key" in request.headers or request.path.startswith("/api/"):
-        return False  # (the JSON API answers 401, never a redirect to the login page)
+    if request.method not in ("GET", "HEAD") or "x-api-key" in request.headers or request.path.startswith(("/api/", "/langsmith/")):
+        return False  # (the JSON APIs answer 401, never a redirect to the login page)
     if "Accept" not in request.headers:
         return True
     return request.accept_mimetypes.best_match(("text/html", "application/json")) == "text/html"
