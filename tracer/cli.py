@@ -121,7 +121,7 @@ def _serve(store_url: str, host: str, port: int, *, path: str = "/", open_browse
 
     from werkzeug.serving import make_server
 
-    from viewer import create_app, get_store
+    from viewer import close_app, create_app, get_store
 
     sock = _listen(host, port, any_port=any_port)
     try:
@@ -146,8 +146,7 @@ def _serve(store_url: str, host: str, port: int, *, path: str = "/", open_browse
     try:
         server.serve_forever()
     finally:
-        with app.app_context():
-            get_store().close()
+        close_app(app)
         click.echo("The viewer stopped.")
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 from urllib.parse import quote
@@ -30,10 +30,11 @@ from flask import Flask, current_app
 
 from tracer.store import Store
 
-__all__ = ["create_app", "get_store", "path_segment", "AREAS"]
+__all__ = ["create_app", "get_store", "path_segment", "on_close", "close_app", "AREAS"]
 
 AREAS = ("pages", "feedback", "live", "api", "datasets", "review", "langsmith")
 STORE_EXTENSION = "tracer_store"
+CLOSERS_EXTENSION = "tracer_closers"
 
 
 def create_app(
@@ -100,6 +101,19 @@ def _areas() -> list[ModuleType]:
             if exc.name != qualified:
                 raise  # the module is there but imports something missing: a real error
     return found
+
+
+def on_close(app: Flask, closer: Callable[[], object]) -> None:
+    """Run `closer` when the app is closed (`close_app`), before its store closes: a background
+    worker finishes what it accepted."""
+    app.extensions.setdefault(CLOSERS_EXTENSION, []).append(closer)
+
+
+def close_app(app: Flask) -> None:
+    """Stop the app's workers (newest first), then close its store: when a server stops."""
+    for closer in reversed(app.extensions.pop(CLOSERS_EXTENSION, [])):
+        closer()
+    app.extensions[STORE_EXTENSION].close()
 
 
 def path_segment(value: object) -> str:

@@ -1,7 +1,8 @@
 """A viewer served from a background thread: for programs that embed it, scripts and tests.
 
 `tracer ui` serves in the foreground (`tracer.cli`); this is the same werkzeug server on a
-thread, on a free port by default, whose `close()` stops it and closes the app's store.
+thread, on a free port by default, whose `close()` stops it and closes the app (its workers,
+then its store).
 
     with BackgroundServer(create_app()) as server:
         httpx.get(server.url + "/api/v1/projects")
@@ -15,7 +16,7 @@ from types import TracebackType
 from flask import Flask
 from werkzeug.serving import make_server
 
-from . import STORE_EXTENSION
+from . import close_app
 
 __all__ = ["BackgroundServer"]
 
@@ -32,11 +33,11 @@ class BackgroundServer:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop serving (requests in flight finish) and close the app's store."""
+        """Stop serving (requests in flight finish), then close the app (`viewer.close_app`)."""
         self._httpd.shutdown()
         self._thread.join(5)
         self._httpd.server_close()
-        self.app.extensions[STORE_EXTENSION].close()
+        close_app(self.app)
 
     def __enter__(self) -> BackgroundServer:
         return self

@@ -170,7 +170,8 @@ class RunFilter:
             raw = args.get(name)
             if raw is None or not str(raw).strip():
                 continue
-            text = str(raw).strip()
+            # A filter expression stays as typed: the position of an error counts from its start.
+            text = str(raw) if name == "filter" else str(raw).strip()
             if name in ("feedback_min", "feedback_max", "min_latency_ms"):
                 values[name] = _number(name, text)
             elif name == "limit":
