@@ -1,19 +1,22 @@
 """Run documents and their JSON-patch logs, built on the writer thread from tracer events.
 
 The tracer's hooks, on the caller's thread, only append small tuples (`Start`, `Tokens`, `End`,
-`Fail`) to the writer's queue. Here, off that thread, each run becomes a document in
-LangSmith's run schema (DESIGN.md, "The run and its log") and the list of RFC 6902 ops that
-built it: creation is `replace ""` with the whole document; a token is `add /events/-`; the
-end replaces `/end_time`, `/status`, `/outputs`, the token counts...
+`Fail`) to the writer's queue; a source that keeps its own run state (the LangChain handler)
+sends `Document`s instead: "this run's document is now what `build` makes of it". Here, off
+that thread, each run becomes a document in LangSmith's run schema (DESIGN.md, "The run and
+its log") and the list of RFC 6902 ops that built it: creation is `replace ""` with the whole
+document; a token is `add /events/-`; the end replaces `/end_time`, `/status`, `/outputs`, the
+token counts...
 
 Inputs and outputs stay the caller's objects (messages, an `LLMResult`) until the store
 serializes the document and its ops with one Rust pass each (`_json.dumps`): no intermediate
 dict trees, which cost more in allocation and garbage collection than the serialization itself.
 
-Only two kinds of op are ever produced: a replace of a top-level key and an append to
-`/events`. The builder therefore applies each op to its document with one dict assignment or
-one list append instead of a general JSON-patch engine (15 µs for three ops); the store's
-replay (with `jsonpatch`) and a property test check that the two always agree.
+The tracer's events only ever produce two kinds of op: a replace of a top-level key and an
+append to `/events`. The builder therefore applies each op to its document with one dict
+assignment or one list append instead of a general JSON-patch engine (15 µs for three ops);
+the store's replay (with `jsonpatch`) and a property test check that the two always agree.
+A `Document` is logged as the top-level keys that differ (`_diff`), appended events as appends.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import platform
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
@@ -30,7 +34,7 @@ from .outputs import LLMResult
 from .pricing import cost
 from .store.changes import RunChange
 
-__all__ = ["Start", "Tokens", "End", "Fail", "RunBuilder", "runtime_info", "redact"]
+__all__ = ["Start", "Tokens", "End", "Fail", "Document", "RunBuilder", "runtime_info", "redact"]
 
 
 class Start(NamedTuple):
@@ -68,6 +72,18 @@ class Fail(NamedTuple):
     run_id: UUID
     time: float
     error: BaseException
+
+
+class Document(NamedTuple):
+    """A run's whole document after a change, from a source that keeps its own run state.
+
+    `build(previous)` returns the new document (a new dict; `previous`, the document so far or
+    None for a run not seen yet, stays untouched). It is called on the writer thread, so mapping
+    a foreign run to ours costs the caller nothing; the builder logs the difference as ops.
+    """
+
+    run_id: UUID
+    build: Callable[[dict[str, Any] | None], dict[str, Any]]
 
 
 _SECRET_WORDS = ("api_key", "apikey", "password", "passwd", "secret", "authorization", "credential", "private_key", "access_key")
@@ -138,7 +154,7 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds")
 
 
-def _segment(iso: str, run_id: str) -> str:
+def dotted_segment(iso: str, run_id: str) -> str:
     """A `dotted_order` segment, `%Y%m%dT%H%M%S%fZ` + id, cut from an `_iso` string (strftime
     costs several times more)."""
     return f"{iso[0:4]}{iso[5:7]}{iso[8:10]}T{iso[11:13]}{iso[14:16]}{iso[17:19]}{iso[20:26]}Z{run_id}"
@@ -156,7 +172,7 @@ def _as_outputs(outputs: Any) -> Any:
     return outputs if isinstance(outputs, (dict, LLMResult)) else {"output": outputs}
 
 
-def _usage(outputs: Any) -> dict[str, int] | None:
+def run_usage(outputs: Any) -> dict[str, int] | None:
     """Token counts of a model call: its messages' `usage_metadata`, summed, else the
     provider's `llm_output.token_usage`, else a `usage_metadata` that a traceable returned."""
     if isinstance(outputs, LLMResult):
@@ -178,7 +194,7 @@ def _usage(outputs: Any) -> dict[str, int] | None:
     return None
 
 
-def _model_name(outputs: Any) -> str | None:
+def result_model_name(outputs: Any) -> str | None:
     if not isinstance(outputs, LLMResult):
         return None
     for generations in outputs.generations:
@@ -191,7 +207,7 @@ def _model_name(outputs: Any) -> str | None:
     return str(name) if name else None
 
 
-def _params_model(params: dict[str, Any] | None) -> str | None:
+def params_model_name(params: dict[str, Any] | None) -> str | None:
     if not params:
         return None
     name = params.get("model_name") or params.get("model")
@@ -234,21 +250,26 @@ class RunBuilder:
         #: Events for runs this builder never saw start (their start was dropped).
         self.orphans = 0
 
-    def apply(self, event: Start | Tokens | End | Fail) -> None:
+    def apply(self, event: Start | Tokens | End | Fail | Document) -> None:
         if type(event) is Start:
             self._start(event)
             return
         run = self._open.get(event.run_id)
         if run is None:
-            self.orphans += 1
+            if type(event) is Document:
+                self._document(None, event)
+            else:
+                self.orphans += 1
             return
         self._touched[event.run_id] = run
         if type(event) is Tokens:
             self._tokens(run, event)
         elif type(event) is End:
             self._end(run, event)
+        elif type(event) is Fail:
+            self._fail(run, event)
         else:
-            self._fail(run, event)  # type: ignore[arg-type]
+            self._document(run, event)  # type: ignore[arg-type]
 
     def take_changes(self) -> list[RunChange]:
         """The changes since the last call, and forget the runs that ended.
@@ -282,7 +303,7 @@ class RunBuilder:
         run_id = str(e.run_id)
         start_time = _iso(e.time)
         parent_dotted = self._dotted.get(e.parent_run_id) if e.parent_run_id else None
-        segment = _segment(start_time, run_id)
+        segment = dotted_segment(start_time, run_id)
         dotted = f"{parent_dotted}.{segment}" if parent_dotted else segment
         self._dotted[e.run_id] = dotted
         params = redact(e.invocation_params) if e.invocation_params else {}
@@ -304,7 +325,7 @@ class RunBuilder:
             "tags": list(e.tags),
             "events": [{"name": "start", "time": start_time}],
             "first_token_time": None,
-            "model_name": _params_model(params),
+            "model_name": params_model_name(params),
             "prompt_tokens": None,
             "completion_tokens": None,
             "total_tokens": None,
@@ -335,12 +356,12 @@ class RunBuilder:
         outputs = {} if e.hide else _as_outputs(e.outputs)
         self._finish(run, e.time, "success", outputs)
         if not e.hide and run.doc["run_type"] == "llm":
-            usage = _usage(outputs)
+            usage = run_usage(outputs)
             if usage is not None:
                 self._replace(run, "prompt_tokens", usage["input_tokens"])
                 self._replace(run, "completion_tokens", usage["output_tokens"])
                 self._replace(run, "total_tokens", usage["total_tokens"])
-            model = _model_name(outputs)
+            model = result_model_name(outputs)
             if model and model != run.doc["model_name"]:
                 self._replace(run, "model_name", model)
             if usage is not None:
@@ -364,6 +385,18 @@ class RunBuilder:
         self._replace(run, "status", status)
         self._append_event(run, {"name": "end" if status == "success" else "error", "time": time})
 
+    def _document(self, run: _Run | None, e: Document) -> None:
+        doc = e.build(None if run is None else run.doc)
+        if run is None:
+            run = self._open[e.run_id] = _Run(doc, [{"op": "replace", "path": "", "value": doc}])
+            self._touched[e.run_id] = run
+        else:
+            run.ops.extend(_diff(run.doc, doc))
+            run.doc = doc
+        if doc.get("status") != "running" and not run.done:
+            run.done = True
+            self._done.append(e.run_id)
+
     # -- the two kinds of op --------------------------------------------------------------------
 
     @staticmethod
@@ -375,3 +408,23 @@ class RunBuilder:
     def _append_event(run: _Run, event: dict[str, Any]) -> None:
         run.doc["events"].append(event)
         run.ops.append({"op": "add", "path": "/events/-", "value": event})
+
+
+_MISSING: Any = object()
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ops that turn `old` into `new`, top-level keys only; events that were appended stay
+    appends, so the live view streams them as it streams the tracer's tokens."""
+    ops: list[dict[str, Any]] = []
+    for key, value in new.items():
+        before = old.get(key, _MISSING)
+        if before is value or before == value:
+            continue
+        if key == "events" and isinstance(before, list) and isinstance(value, list) and value[: len(before)] == before:
+            ops.extend({"op": "add", "path": "/events/-", "value": event} for event in value[len(before) :])
+        else:
+            ops.append({"op": "add" if before is _MISSING else "replace", "path": f"/{key}", "value": value})
+    ops.extend({"op": "remove", "path": f"/{key}"} for key in old.keys() - new.keys())
+    return ops
+

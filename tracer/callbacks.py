@@ -52,6 +52,7 @@ __all__ = [
     "aiterate_in_run",
     "register_tracer",
     "handler_errors",
+    "count_fault",
 ]
 
 _log = logging.getLogger("tracer.callbacks")
@@ -190,11 +191,16 @@ def _call(handler: BaseCallbackHandler, hook: str, *args: Any, **kwargs: Any) ->
     except Exception as exc:
         if handler.raise_error:
             raise
-        key = (type(handler).__name__, hook)
-        count = handler_errors.get(key, 0)
-        handler_errors[key] = count + 1
-        if count == 0:
-            _log.warning("Callback handler %s.%s raised %r; the call goes on (further faults are counted).", key[0], hook, exc)
+        count_fault(handler, hook, exc)
+
+
+def count_fault(handler: object, hook: str, exc: BaseException) -> None:
+    """The one error policy for a handler's fault: counted in `handler_errors`, logged once."""
+    key = (type(handler).__name__, hook)
+    count = handler_errors.get(key, 0)
+    handler_errors[key] = count + 1
+    if count == 0:
+        _log.warning("Callback handler %s.%s raised %r; the call goes on (further faults are counted).", key[0], hook, exc)
 
 
 @dataclass(slots=True, eq=False)

@@ -43,7 +43,19 @@ def _open_store_sink(url: str) -> Any:
     return open_store(url)
 
 
+def _open_remote_sink(endpoint: str, api_key: str | None) -> Any:
+    from .remote import RemoteSink
+
+    return RemoteSink(endpoint, api_key)
+
+
 def _writer(settings: _config.Settings) -> Writer:
+    """The writer of the settings' destination: the server at `endpoint` (remote mode), else
+    the store."""
+    endpoint = settings.endpoint
+    if endpoint:
+        api_key = settings.api_key
+        return writer_for(endpoint, lambda: _open_remote_sink(endpoint, api_key))
     url = settings.store_url
     return writer_for(url, lambda: _open_store_sink(url))
 
@@ -60,6 +72,14 @@ def _writer_cached(settings: _config.Settings) -> Writer:
     writer = _writer(settings)
     _last_destination = (settings, writer)
     return writer
+
+
+def trace_writer(settings: _config.Settings) -> Writer | None:
+    """Where a new trace goes: the settings' writer, or None when sampling leaves it out (the
+    decision is the root's; its children inherit it)."""
+    if settings.sampling_rate >= 1.0 or random.random() < settings.sampling_rate:
+        return _writer_cached(settings)
+    return None
 
 
 @dataclass(slots=True)
@@ -82,7 +102,7 @@ _SECONDS_PER_EVENT = 0.2
 
 
 class Tracer(BaseCallbackHandler):
-    """Records runs into the store (or, later, a server) named by the settings.
+    """Records runs into the store, or sends them to the server, named by the settings.
 
     `project_name` fixes the project for the traces this handler roots; by default it is the
     one in force when each trace starts (`LANGCHAIN_PROJECT`, or `tracing_enabled`'s).
@@ -103,9 +123,7 @@ class Tracer(BaseCallbackHandler):
             state = _Open(parent.trace_id, parent.project, parent.writer, parent.hide_inputs, parent.hide_outputs)
         else:
             settings = self._settings or _config.get_settings()
-            sampled = settings.sampling_rate >= 1.0 or random.random() < settings.sampling_rate
-            writer = _writer_cached(settings) if sampled else None
-            state = _Open(run_id, self.project_name or settings.project, writer, settings.hide_inputs, settings.hide_outputs)
+            state = _Open(run_id, self.project_name or settings.project, trace_writer(settings), settings.hide_inputs, settings.hide_outputs)
         self._open[run_id] = state
         return state
 
