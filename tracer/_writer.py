@@ -11,6 +11,10 @@ here raises into the user's code.
 
 `flush()` puts a marker in the queue and waits until the writer has passed it, so everything
 submitted before the call is stored when it returns. Exit flushes every writer.
+
+A sink that buffers (remote mode's `tracer.remote.RemoteSink`) may also define `tick()`, called
+on every wake so it can retry what it holds; `flush(deadline)`, called at each flush marker,
+whose answer the marker carries back (delivered or not); and `losses()`, phrases for the report.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -36,12 +41,15 @@ class Sink(Protocol):
 
 
 class _Marker:
-    """A flush request: set once every event queued before it is written."""
+    """A flush request: set once every event queued before it is written; `ok` says whether
+    the sink delivered it all (by `deadline`, monotonic)."""
 
-    __slots__ = ("done",)
+    __slots__ = ("done", "deadline", "ok")
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float | None) -> None:
         self.done = threading.Event()
+        self.deadline = deadline
+        self.ok = True
 
 
 class Writer:
@@ -93,13 +101,14 @@ class Writer:
             self._wake.set()
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything submitted so far is written. False if `timeout` ran out."""
+        """Wait until everything submitted so far is written (delivered, for a sink that
+        buffers). False if `timeout` ran out or the sink could not deliver it all."""
         if not self._thread.is_alive():
             return False
-        marker = _Marker()
+        marker = _Marker(None if timeout is None else time.monotonic() + timeout)
         self._queue.append(marker)
         self._wake.set()
-        return marker.done.wait(timeout)
+        return marker.done.wait(timeout) and marker.ok
 
     @property
     def alive(self) -> bool:
@@ -126,6 +135,9 @@ class Writer:
             self._kicked = False
             try:
                 self._drain()
+                tick = getattr(self._sink, "tick", None)
+                if tick is not None:
+                    tick()
             except Exception as exc:  # a bug here must not kill the thread
                 self._warn("loop", f"chat-tracer: the trace writer hit an unexpected error: {exc!r}")
             if self._closing:
@@ -151,6 +163,7 @@ class Writer:
             if events:
                 self._write(events)
             for marker in markers:
+                marker.ok = self._settle(marker.deadline)
                 marker.done.set()
 
     def _write(self, events: list[Any]) -> None:
@@ -172,6 +185,17 @@ class Writer:
             self.failed_runs += len(changes)
             self._warn("write", f"chat-tracer: could not write runs to the {self.name}: {exc}")
 
+    def _settle(self, deadline: float | None) -> bool:
+        """Have a sink that buffers deliver what it holds; True for one that does not."""
+        flush = getattr(self._sink, "flush", None)
+        if flush is None:
+            return True
+        try:
+            return bool(flush(deadline))
+        except Exception as exc:
+            self._warn("flush", f"chat-tracer: could not deliver runs to the {self.name}: {exc!r}")
+            return False
+
     def _warn(self, cause: str, message: str) -> None:
         if cause not in self._warned:
             self._warned.add(cause)
@@ -188,6 +212,9 @@ class Writer:
             parts.append(f"{self.faulty_events} events that could not be recorded")
         if self._builder.orphans:
             parts.append(f"{self._builder.orphans} events of runs whose start was lost")
+        sink_losses = getattr(self._sink, "losses", None)
+        if sink_losses is not None:
+            parts.extend(sink_losses())
         return f"chat-tracer ({self.name}): " + "; ".join(parts) + "." if parts else None
 
 

@@ -16,7 +16,6 @@ in error messages (which name the URL without its query string, never headers).
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import os
 import random
@@ -30,6 +29,7 @@ import httpx
 from httpx_sse import SSEError, aconnect_sse, connect_sse
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
+from .._retry import retry_after
 from ..errors import APIConnectionError, APIResponseError, APITimeoutError, AuthenticationError, ProviderError, status_error
 from ..messages import BaseMessage
 from ..outputs import ChatGenerationChunk, ChatResult
@@ -262,7 +262,7 @@ class HTTPChatModel(BaseChatModel):
         if response is not None:
             if response.status_code not in RETRY_STATUSES:
                 return None
-            after = _retry_after(response.headers)
+            after = retry_after(response.headers)
             if after is not None:
                 return after if after <= _MAX_RETRY_AFTER else None
         return min(_MAX_BACKOFF, 0.5 * 2**attempt) * random.uniform(0.75, 1.0)
@@ -370,24 +370,3 @@ class HTTPChatModel(BaseChatModel):
         if self._client is not None:
             self._client.close()
             self._client = None
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """The wait a provider asks for: `retry-after-ms`, or `Retry-After` in seconds or as a date."""
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(0.0, float(value) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
