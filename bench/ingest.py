@@ -13,7 +13,9 @@ and on two cores it would take one from the server: so what it sends is recorded
    process sends it the recorded requests from `--senders` threads, and the clock stops when
    every run is in the store, finished (a read-only count from an index, every 20 ms).
 
-Each repeat uses a fresh server and store. The figure is runs per second (a run is two ops).
+Each repeat uses a fresh server and store. The figures are runs per second (a run is two ops)
+and the server process's CPU time per run (all its threads, from /proc), which other work on a
+shared machine blurs far less than the rate.
 """
 
 from __future__ import annotations
@@ -138,6 +140,15 @@ class Server:
             raise RuntimeError(f"tracer ui did not start: {line!r}")
         self.url = line.split(" is at ", 1)[1].split()[0].rstrip("/")
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time the server process has used so far (user + system, every thread), from
+        /proc: on a machine shared with other work, the cost per run that load does not blur."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def finished_runs(self) -> int:
         """Runs with an end (so a latency): read from an index, never the kilobyte-sized rows."""
         db = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
@@ -164,8 +175,9 @@ def _wait_for(server: Server, runs: int, patience: float = 30.0) -> None:
         time.sleep(0.02)
 
 
-def replay(requests: list[tuple[dict[str, str], bytes]], runs: int, senders: int) -> tuple[float, int]:
-    """Seconds from the first request sent until all `runs` are stored; and the 429s seen."""
+def replay(requests: list[tuple[dict[str, str], bytes]], runs: int, senders: int) -> tuple[float, int, float | None]:
+    """Seconds from the first request sent until all `runs` are stored; the 429s seen; and the
+    server's CPU seconds over that time (None without /proc)."""
     with tempfile.TemporaryDirectory() as folder:
         server = Server(Path(folder))
         try:
@@ -181,12 +193,16 @@ def replay(requests: list[tuple[dict[str, str], bytes]], runs: int, senders: int
                     answer.raise_for_status()
                     return retries
 
+                cpu_before = server.cpu_seconds()
                 began = time.perf_counter()
                 # Each sender takes every k-th request: a run's patch may arrive before its post.
                 with ThreadPoolExecutor(senders) as pool:
                     busy = sum(pool.map(lambda k: sum(send(r) for r in requests[k::senders]), range(senders)))
                 _wait_for(server, runs)
-                return time.perf_counter() - began, busy
+                elapsed = time.perf_counter() - began
+                cpu_after = server.cpu_seconds()
+                cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+                return elapsed, busy, cpu
         finally:
             server.close()
 
@@ -207,10 +223,12 @@ def main() -> None:
     print(f"recorded {len(requests)} requests ({zstd} zstd, {raw / 1e6:.1f} MB sent) for {args.runs} runs in {recorded:.1f} s "
           f"({args.runs / recorded:,.0f} runs/s from the client itself)\n")
     results = [replay(requests, args.runs, args.senders) for _ in range(args.repeats)]
-    rates = [args.runs / seconds for seconds, _ in results]
-    print("| runs | senders | repeats | runs/s (median) | min | max | 429s |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    print(f"| {args.runs:,} | {args.senders} | {args.repeats} | {statistics.median(rates):,.0f} | {min(rates):,.0f} | {max(rates):,.0f} | {sum(b for _, b in results)} |")
+    rates = [args.runs / seconds for seconds, _, _ in results]
+    cpus = [cpu for _, _, cpu in results if cpu is not None]
+    cpu_per_run = f"{statistics.median(cpus) / args.runs * 1e6:,.0f}" if cpus else "—"
+    print("| runs | senders | repeats | runs/s (median) | min | max | server CPU µs/run (median) | 429s |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(f"| {args.runs:,} | {args.senders} | {args.repeats} | {statistics.median(rates):,.0f} | {min(rates):,.0f} | {max(rates):,.0f} | {cpu_per_run} | {sum(b for _, b, _ in results)} |")
     print()
     print(environment(["langsmith", "zstandard", "flask", "werkzeug", "sqlalchemy"]))
 

@@ -212,7 +212,7 @@ def test_feedback_parts_and_attachments(server: BackgroundServer, traced_by: Cal
     run.end(outputs={"a": 2})
     run.patch()
     with_file("hi", Attachment(mime_type="text/plain", data=b"hello file"))
-    client.flush(timeout=30)  # the runs first: feedback on a run not stored yet is skipped
+    client.flush(timeout=30)  # the runs first (feedback that comes before its run is kept too)
     with pytest.warns(langsmith.utils.LangSmithWarning, match="session_id"):  # the client's own warning
         client.create_feedback(run.id, key="helpfulness", score=0.75, comment="batched", trace_id=run.id)
     store = _delivered(client, server)

@@ -292,3 +292,31 @@ def test_round_trip_property(isolated_tracer: Path, data: st.DataObject) -> None
     if doc["total_tokens"] is not None:
         doc["cost"] = data.draw(st.none() | st.floats(min_value=0, max_value=10))
     assert merge(None, to_doc(json.loads(json.dumps(from_doc(doc))))) == doc
+
+
+_USAGE = {"input_tokens": 3, "output_tokens": 4, "total_tokens": 7}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        HumanMessage("hi"),
+        HumanMessage("hi", name="bob", id="m1"),
+        HumanMessage([{"type": "text", "text": "hi"}]),
+        SystemMessage("be brief"),
+        AIMessage("a", usage_metadata=_USAGE),
+        AIMessage("a", usage_metadata={**_USAGE, "input_token_details": {"cache_read": 1}}),
+        AIMessage("a", response_metadata={"model_name": "gpt-4o", "finish_reason": "stop"}, additional_kwargs={"refusal": None}),
+        AIMessage("", tool_calls=[{"name": "mul", "args": {"a": 1}, "id": "c1"}]),
+        AIMessageChunk("c"),
+        ToolMessage("2", tool_call_id="c1"),
+    ],
+)
+def test_lc_messages_become_exactly_what_our_models_dump(message: Any) -> None:
+    """The direct mapping of plain messages (no pydantic) gives what validation gives, key order too."""
+    serialized = dumpd(message)
+    doc = to_doc({"id": "0a3c030d-dcf2-4cc0-98ab-c68a22e59939", "inputs": {"messages": [[serialized]]}})
+    cls = getattr(tracer.messages, type(message).__name__)
+    fields = {key: value for key, value in serialized["kwargs"].items() if key not in ("example", "chunk_position")}
+    expected = cls.model_validate({**fields, "type": cls.model_fields["type"].default}).model_dump()
+    assert json.dumps(doc["inputs"]["messages"][0][0]) == json.dumps(expected)

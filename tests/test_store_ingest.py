@@ -236,10 +236,12 @@ def test_feedback_parts_are_recorded_with_their_id_and_time(store: Store) -> Non
     assert len(datasets.list_feedback(store, run_ids=[run_id])) == 2
 
 
-def test_feedback_on_unknown_runs_is_skipped_and_malformed_refused(store: Store) -> None:
-    run_id = str(uuid7())
+def test_feedback_before_its_run_is_recorded_and_malformed_refused(store: Store) -> None:
+    run_id, later = str(uuid7()), str(uuid7())
     ingest.upsert_runs(store, [_post(run_id)])
-    assert ingest.add_feedback_parts(store, [_feedback(str(uuid7())), _feedback(run_id)]) == 1
+    assert ingest.add_feedback_parts(store, [_feedback(later), _feedback(run_id)]) == 2
+    ingest.upsert_runs(store, [_post(later)])
+    assert [f.key for f in datasets.list_feedback(store, run_ids=[later])] == ["helpfulness"]
     for bad in ({"key": ""}, {"score": "high"}, {"run_id": "nope"}, {"run_id": None}, {"created_at": "today"}):
         with pytest.raises(ValueError):
             ingest.add_feedback_parts(store, [_feedback(run_id), {**_feedback(run_id), **bad}])

@@ -91,6 +91,8 @@ REDACTED = "**REDACTED**"
 
 
 _secret_keys: dict[str, bool] = {}
+# Values that hold nothing to redact, skipped before the slower checks (most of `extra` is these).
+_PLAIN_VALUES = frozenset({str, int, float, bool, type(None)})
 
 
 def _is_secret(key: str) -> bool:
@@ -111,8 +113,10 @@ def redact(value: Any) -> Any:
     if isinstance(value, dict):
         changed = None
         for key, item in value.items():
-            if isinstance(key, str) and _is_secret(key) and item is not None:
+            if item is not None and isinstance(key, str) and _is_secret(key):
                 new = REDACTED
+            elif type(item) in _PLAIN_VALUES:
+                continue
             elif isinstance(item, (dict, list, tuple)) or type(item).__name__ == "SecretStr":
                 new = redact(item)
             else:

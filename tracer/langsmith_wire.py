@@ -16,6 +16,7 @@ are kept as they are: they hold a repr or an environment variable's name, never 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -28,7 +29,7 @@ from .messages import BaseMessage, PromptValue, message_from_dict
 from .outputs import ChatGeneration, Generation, LLMResult
 from .pricing import cost
 
-__all__ = ["PayloadError", "to_doc", "merge", "from_doc", "DOC_KEYS"]
+__all__ = ["PayloadError", "to_doc", "merge", "from_doc", "wire_payload", "canonical_uuid", "DOC_KEYS"]
 
 #: Every key of a run document, in the order our tracer writes them.
 DOC_KEYS = (
@@ -63,8 +64,21 @@ _TEXTS = ("name", "run_type", "dotted_order")
 # Metadata keys `from_doc` adds for LangSmith's sake, listed under this `extra` key so that
 # `merge` derives from them and then removes them: our own runs come back as they were.
 _ADDED = "tracer_added_metadata"
+# Ids and times already in the form `to_doc` writes them (the official client's): kept as they
+# are, which costs a tenth of parsing and formatting them again.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{6}\+00:00")
+# What `_from_lc` walks into; every other value is kept as it is.
+_CONTAINERS = (dict, list)
 # Keys LangChain puts on serialized messages that mean nothing to ours.
 _LANGCHAIN_ONLY = frozenset({"example", "chunk_position"})
+# Keys every LangChain message's `model_dump()` has. The client sends messages in that form,
+# not the `lc` one, inside chain inputs and outputs (a prompt's value, a parser's input, a
+# tool's ToolMessage): a dict with these keys and a message `type` is such a message.
+_DUMPED_MESSAGE_KEYS = frozenset({"content", "additional_kwargs", "response_metadata", "type"})
+# What a failed run's outputs hold on the wire (langchain `{}`, traceable `{"output": null}`):
+# our failed runs have no outputs.
+_FAILED_PLACEHOLDERS = ({}, {"output": None})
 # Fields `merge` computes (LangSmith servers compute them too), so `from_doc` does not send
 # them; the first-token time is sent, since the events alone do not always pin it down.
 _DERIVED = frozenset({"status", "model_name", "prompt_tokens", "completion_tokens", "total_tokens", "cost"})
@@ -119,13 +133,24 @@ def to_doc(payload: Mapping[str, Any], *, project: str | None = None) -> dict[st
     return doc
 
 
-def _uuid(value: Any, run_id: Any, field: str) -> str | None:
-    if value is None:
-        return None
+def canonical_uuid(value: Any) -> str | None:
+    """`value` as `str(UUID(value))`, None when it is not a UUID; the client's own form (already
+    canonical) passes unchanged without building a UUID."""
+    if type(value) is str and _CANONICAL_UUID.fullmatch(value):
+        return value
     try:
         return str(value if isinstance(value, UUID) else UUID(str(value)))
     except ValueError:
-        raise PayloadError(run_id, field, f"is not a UUID: {str(value)[:60]!r}") from None
+        return None
+
+
+def _uuid(value: Any, run_id: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    canonical = canonical_uuid(value)
+    if canonical is None:
+        raise PayloadError(run_id, field, f"is not a UUID: {str(value)[:60]!r}")
+    return canonical
 
 
 def _time(value: Any, run_id: Any, field: str) -> str | None:
@@ -136,6 +161,8 @@ def _time(value: Any, run_id: Any, field: str) -> str | None:
         parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     except (TypeError, ValueError):
         raise PayloadError(run_id, field, f"is not an ISO-8601 time: {str(value)[:60]!r}") from None
+    if type(value) is str and _CANONICAL_TIME.fullmatch(value):
+        return value  # valid (it parsed), and already what the formatting below would make
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc).isoformat(timespec="microseconds")
@@ -148,16 +175,31 @@ def _typed(value: Any, kind: type, run_id: Any, field: str) -> Any:
 
 
 def _from_lc(value: Any) -> Any:
-    """`value` with LangChain's serialized messages and prompt values turned into ours."""
+    """`value` with LangChain's serialized messages and prompt values turned into ours.
+    Scalars are kept without a call: they are most of what a run's inputs and outputs hold."""
     if isinstance(value, list):
-        return [_from_lc(item) for item in value]
+        return [_from_lc(item) if isinstance(item, _CONTAINERS) else item for item in value]
     if not isinstance(value, dict):
         return value
     if value.get("lc") == 1 and value.get("type") == "constructor":
         converted = _lc_object(value)
         if converted is not None:
             return converted
-    return {key: _from_lc(item) for key, item in value.items()}
+    if _DUMPED_MESSAGE_KEYS <= value.keys():
+        converted = _dumped_message(value)
+        if converted is not None:
+            return converted
+    return {key: _from_lc(item) if isinstance(item, _CONTAINERS) else item for key, item in value.items()}
+
+
+def _dumped_message(value: dict[str, Any]) -> dict[str, Any] | None:
+    """Our JSON for a LangChain message in its `model_dump()` form; None when its `type` is
+    not a message's (or it does not validate), and it is then kept as it came."""
+    fields = {key: _from_lc(item) for key, item in value.items() if key not in _LANGCHAIN_ONLY}
+    try:
+        return dict(message_from_dict(fields).model_dump())
+    except ValueError:
+        return None
 
 
 def _lc_object(value: dict[str, Any]) -> dict[str, Any] | None:
@@ -170,10 +212,75 @@ def _lc_object(value: dict[str, Any]) -> dict[str, Any] | None:
     if not (isinstance(cls, type) and issubclass(cls, (BaseMessage, PromptValue))):
         return None
     fields = {key: _from_lc(item) for key, item in kwargs.items() if key not in _LANGCHAIN_ONLY}
+    plain = _plain_dump(cls, fields)
+    if plain is not None:
+        return plain
     try:
         return dict(cls.model_validate({**fields, "type": cls.model_fields["type"].default}).model_dump())
     except ValueError:
         return None
+
+
+# The message classes `_plain_dump` builds directly: their `type`, and the fields it knows;
+# every other class, or field, goes through pydantic.
+_BASE_FIELDS = frozenset({"content", "additional_kwargs", "response_metadata", "type", "name", "id"})
+_PLAIN: dict[type, tuple[str, frozenset[str]]] = {
+    messages.HumanMessage: ("human", _BASE_FIELDS),
+    messages.SystemMessage: ("system", _BASE_FIELDS),
+    messages.AIMessage: ("ai", _BASE_FIELDS | {"tool_calls", "invalid_tool_calls", "usage_metadata"}),
+}
+_USAGE_COUNTS = ("input_tokens", "output_tokens", "total_tokens")
+_USAGE_DETAILS = ("input_token_details", "output_token_details")
+
+
+def _plain_dump(cls: type, fields: dict[str, Any]) -> dict[str, Any] | None:
+    """`cls.model_validate(fields).model_dump()`, built directly (about 8x faster) for the usual
+    message: text content, known fields of the types validation keeps, no tool calls. None for
+    anything else, which validation then decides. Keys come in the dump's order."""
+    kind, known = _PLAIN.get(cls, ("", frozenset()))
+    content = fields.get("content")
+    if not kind or type(content) is not str or not known.issuperset(fields):
+        return None
+    dump: dict[str, Any] = {"content": content}
+    for key in ("additional_kwargs", "response_metadata"):
+        if key in fields:
+            value = fields[key]
+            if type(value) is not dict or not all(type(name) is str for name in value):
+                return None
+            if value:
+                dump[key] = value
+    dump["type"] = kind
+    for key in ("name", "id"):
+        value = fields.get(key)
+        if value is not None:
+            if type(value) is not str:
+                return None
+            dump[key] = value
+    for key in ("tool_calls", "invalid_tool_calls"):
+        if key in fields and fields[key] != []:
+            return None
+    usage = fields.get("usage_metadata")
+    if usage is not None:
+        usage = _plain_usage(usage)
+        if usage is None:
+            return None
+        dump["usage_metadata"] = usage
+    return dump
+
+
+def _plain_usage(usage: Any) -> dict[str, Any] | None:
+    """A `UsageMetadata` as validation dumps it (declared key order), or None unless every
+    count is an int and there is no other key."""
+    if type(usage) is not dict or any(type(usage.get(key)) is not int for key in _USAGE_COUNTS):
+        return None
+    dump = {key: usage[key] for key in _USAGE_COUNTS}
+    for key in _USAGE_DETAILS:
+        if key in usage:
+            details = usage[key]
+            if type(details) is not dict or not all(type(name) is str and type(count) is int for name, count in details.items()):
+                return None
+            dump[key] = dict(details)
+    return dump if len(dump) == len(usage) else None
 
 
 # -- merging and derived fields -------------------------------------------------------------------
@@ -220,11 +327,14 @@ def _complete(doc: dict[str, Any], existing: dict[str, Any]) -> dict[str, Any]:
     outputs = doc.get("outputs")
     if outputs == {} and not doc.get("end_time"):
         outputs = None  # a LangSmith post's placeholder: our running runs have no outputs yet
+    if doc.get("error") and outputs in _FAILED_PLACEHOLDERS:
+        outputs = None
     dotted = doc.get("dotted_order") or (dotted_segment(doc["start_time"], run_id) if doc.get("start_time") else None)
     error = doc.get("error")
-    result = _as_result(outputs) if doc.get("run_type") == "llm" else outputs
     usage = metadata.get("usage_metadata") if isinstance(metadata.get("usage_metadata"), dict) else None
-    if usage is None and doc.get("run_type") == "llm":
+    llm = doc.get("run_type") == "llm"
+    result = _as_result(outputs) if llm and (usage is None or _may_name_model(outputs)) else outputs
+    if usage is None and llm:
         usage = run_usage(result)
     model = result_model_name(result) or metadata.get("ls_model_name") or params_model_name(params)
     counts = _counts(usage)
@@ -271,6 +381,27 @@ def _as_result(outputs: Any) -> Any:
         return outputs
 
 
+def _may_name_model(outputs: Any) -> bool:
+    """Whether chat-model outputs hold a model name where `result_model_name` would find it
+    once `_as_result` validated them. When they do not (and the usage came in the metadata),
+    validating them (~6 µs) would change nothing: the model name comes from elsewhere."""
+    if not isinstance(outputs, dict):
+        return False
+    llm_output = outputs.get("llm_output")
+    if isinstance(llm_output, dict) and llm_output.get("model_name"):
+        return True
+    generations = outputs.get("generations")
+    for batch in generations if isinstance(generations, list) else ():
+        for item in batch if isinstance(batch, (list, tuple)) else ():
+            message = item.get("message") if isinstance(item, dict) else None
+            if isinstance(message, dict):
+                fields = message["data"] if isinstance(message.get("data"), dict) else message
+                metadata = fields.get("response_metadata")
+                if isinstance(metadata, dict) and metadata.get("model_name"):
+                    return True
+    return False
+
+
 def _generation(item: dict[str, Any]) -> Generation:
     message = item.get("message")
     if isinstance(message, dict):
@@ -314,11 +445,20 @@ def from_doc(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The LangSmith run payload (a merged post) for one of our run documents. It carries the
     model name and token usage where LangSmith servers read them (`extra.metadata.ls_model_name`,
     `usage_metadata`), and says it added them, so `to_doc` and `merge` restore `doc` exactly."""
-    payload: dict[str, Any] = {key: doc[key] for key in DOC_KEYS if key not in _DERIVED and doc.get(key) is not None}
-    payload["session_name"] = payload.pop("project", None) or "default"
+    payload = wire_payload(doc)
     for key in ("inputs", "outputs"):
         if key in payload:
             payload[key] = to_jsonable(payload[key])
+    return payload
+
+
+def wire_payload(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """`from_doc` with the inputs and outputs as the document holds them (our message and
+    result models, in a run this process recorded), for a caller that serializes the payload at
+    once: `tracer._json.dumps` writes the models directly into the same JSON, and converting
+    them to plain values first cost half of remote mode's encoding."""
+    payload: dict[str, Any] = {key: doc[key] for key in DOC_KEYS if key not in _DERIVED and doc.get(key) is not None}
+    payload["session_name"] = payload.pop("project", None) or "default"
     extra = dict(doc.get("extra") or {})
     metadata = dict(extra.get("metadata") or {})
     added = {}

@@ -101,7 +101,7 @@ class RemoteSink:
         for change in changes:
             try:
                 op = encode(change)
-            except Exception as exc:  # a document from_doc cannot convert: lose that run only
+            except Exception as exc:  # a document that cannot be converted: lose that run only
                 self.faulty_runs += 1
                 self._lost_since_flush = True
                 self._warn("encode", f"chat-tracer: could not convert a run for {self.endpoint} ({exc!r}); such runs are counted.")

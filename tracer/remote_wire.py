@@ -1,7 +1,7 @@
 """Runs as LangSmith's ingestion protocol carries them (../shared/langsmith-protocol.md §4, §8).
 
 A `RunChange` from the writer becomes an `Op`: `post` for a run's first change, `patch` for a
-later one, each holding the run's whole payload (`tracer.langsmith_wire.from_doc`) serialized
+later one, each holding the run's whole payload (`tracer.langsmith_wire.wire_payload`) serialized
 once, as the parts of `POST /runs/multipart` (`post.<id>` with the scalar fields, then
 `post.<id>.inputs|outputs|events|extra|error|serialized`). The same bytes are spliced into the
 JSON of `POST /runs/batch` when a server has no multipart endpoint, so nothing is serialized
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._json import dumps
-from .langsmith_wire import from_doc
+from .langsmith_wire import wire_payload
 from .store.changes import RunChange
 
 __all__ = ["Op", "ServerInfo", "encode", "multipart_body", "batch_body", "BOUNDARY"]
@@ -47,7 +47,7 @@ def encode(change: RunChange) -> Op | None:
     first = change.seq == 0
     if not first and change.doc.get("status") == "running":
         return None
-    payload = from_doc(change.doc)
+    payload = wire_payload(change.doc)
     scalars = {key: value for key, value in payload.items() if key not in SUB_PARTS}
     parts = [("", dumps(scalars).encode())]
     parts.extend((name, dumps(payload[name]).encode()) for name in SUB_PARTS if payload.get(name) is not None)

@@ -10,19 +10,21 @@ timeline, the line diff of outputs. Bad query values are a 400 page, unknown ids
     GET /traces/<trace_id>         the run tree and waterfall (`?run=<id>` selects a node)
     GET /runs/<run_id>             one run
     GET /runs/<run_id>/panel       one run's details as an HTML fragment (the trace page's panel)
+    GET /runs/<run_id>/attachments/<name>  a file sent with the run, as a download
     GET /compare?run=<id>&run=...  2 to 12 runs side by side
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from html import escape as escape_html
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request, send_file
 from markupsafe import Markup
 
 from tracer.filters import FilterError
@@ -33,6 +35,7 @@ from . import get_store, path_segment
 from .charts import Series, bar_chart, duration, line_chart, number, token_timeline
 from .conversation import conversation, pretty_json, reply_text, token_events
 from .errors import BadRequest, NotFound, wants_json
+from .langsmith.ingest import attachment_file
 
 __all__ = ["bp"]
 
@@ -300,6 +303,38 @@ def _timeline(run: Run) -> tuple[list[tuple[float, str]], float]:
     return tokens, (end - start).total_seconds() * 1000
 
 
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file a LangSmith client sent with a run, as `extra.attachments` describes it."""
+
+    name: str
+    mime_type: str
+    size: int | None
+    sha256: str
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _attachments(run: Run) -> dict[str, Attachment]:
+    """The run's attachments by name: only descriptions naming a file by its SHA-256, since
+    that name is all that ever reaches the file system (`extra` is whatever a client sent)."""
+    listed = run.extra.get("attachments")
+    found = {}
+    for name, described in listed.items() if isinstance(listed, dict) else ():
+        digest = described.get("sha256") if isinstance(described, dict) else None
+        if isinstance(digest, str) and _SHA256.fullmatch(digest):
+            size = described.get("size")
+            mime_type = described.get("mime_type")
+            found[str(name)] = Attachment(
+                str(name),
+                mime_type if isinstance(mime_type, str) and mime_type else "application/octet-stream",
+                size if isinstance(size, int) else None,
+                digest,
+            )
+    return found
+
+
 def _panel_context(store: Any, run: Run, *, next_url: str | None = None) -> dict[str, Any]:
     """What `_run_panel.html` shows of a run."""
     tokens, span_ms = _timeline(run)
@@ -315,6 +350,7 @@ def _panel_context(store: Any, run: Run, *, next_url: str | None = None) -> dict
         "params_json": pretty_json(run.invocation_params) if run.invocation_params else "",
         "metadata_json": pretty_json(run.metadata) if run.metadata else "",
         "runtime": runtime,
+        "attachments": list(_attachments(run).values()),
         "raw_json": pretty_json(run.model_dump(mode="json")),
         "feedback": browse.run_feedback(store, str(run.id)),
         "feedback_next": next_url or f"/runs/{run.id}",
@@ -347,6 +383,17 @@ def run_panel(run_id: str) -> Response:
     response = Response(html, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/runs/<run_id>/attachments/<path:name>")
+def attachment(run_id: str, name: str) -> Response:
+    """One of the run's attachments, always as a download (never shown in the viewer's
+    origin, whatever type the client claimed; nosniff is on every response)."""
+    found = _attachments(browse.run_detail(get_store(), run_id)).get(name)
+    path = attachment_file(current_app.config, found.sha256) if found is not None else None
+    if path is None or not path.is_file():
+        raise NotFound(f"The run has no attachment named {name[:80]!r}.")
+    return send_file(path, mimetype=found.mime_type, as_attachment=True, download_name=name, max_age=0)
 
 
 # -- compare --------------------------------------------------------------------------------

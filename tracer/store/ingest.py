@@ -15,7 +15,6 @@ same `seq`, and the loser's unique-key conflict makes it read again and retry: n
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -34,8 +33,6 @@ if TYPE_CHECKING:
     from .store import Store
 
 __all__ = ["upsert_runs", "upsert_docs", "add_feedback_parts", "PayloadError"]
-
-_log = logging.getLogger(__name__)
 
 
 def upsert_runs(store: Store, payloads: Sequence[Mapping[str, Any]], *, project: str | None = None) -> int:
@@ -79,22 +76,17 @@ def _stored(connection: Connection, ids: list[str]) -> dict[str, tuple[dict[str,
 def add_feedback_parts(store: Store, feedback: Sequence[Mapping[str, Any]]) -> int:
     """Record LangSmith feedback objects (`feedback.<id>` parts, `POST /feedback` bodies) as
     feedback from the API; returns how many were recorded. Feedback on a run that is not stored
-    is skipped (and logged), feedback already recorded (a client's retry) is left as it is. A
-    malformed object raises `ValueError` before any is written."""
+    yet is recorded, as `POST /feedback` records it: an app's feedback client is often not the
+    one tracing its runs, so its feedback may arrive first. Feedback already recorded (a
+    client's retry) is left as it is. A malformed object raises `ValueError` before any is
+    written."""
     items = [_feedback_fields(item) for item in feedback]
-    recorded = skipped = 0
     for fields in items:
         try:
-            create_feedback(store, **fields)
-        except NotFound:
-            skipped += 1
-            continue
+            create_feedback(store, **fields, require_run=False)
         except ValueError:
             pass  # every field was checked above: the id is taken, by this same feedback
-        recorded += 1
-    if skipped:
-        _log.info("Skipped %d feedback objects on runs that are not stored.", skipped)
-    return recorded
+    return len(items)
 
 
 def _feedback_fields(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,7 +52,7 @@ from . import PREFIX
 from .multipart import MultipartError, Parser, Part, boundary_of
 from .queue import Apply, Batch, IngestQueue
 
-__all__ = ["init_app", "drain", "info_body", "bp"]
+__all__ = ["init_app", "drain", "info_body", "attachment_file", "bp"]
 
 bp = Blueprint("langsmith_ingest", __name__, url_prefix=PREFIX)
 
@@ -67,7 +65,6 @@ CHUNK = 256 * 1024
 CLOSE_TIMEOUT = 60.0
 KNOWN_CHECK_TIMEOUT = 5.0  # well under the client's 10 s read timeout
 RETRY_AFTER_SECONDS = 1
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 # --- /info -----------------------------------------------------------------------------------
@@ -328,12 +325,10 @@ def _object(value: Any, where: str, ident: str) -> dict[str, Any]:
 
 def _run_id(text: Any, where: str) -> str:
     """`text` as a canonical UUID string (the client's own form passes unchanged, fast)."""
-    if isinstance(text, str) and _CANONICAL_UUID.fullmatch(text):
-        return text
-    try:
-        return str(uuid.UUID(str(text)))
-    except ValueError:
-        raise BadRequest(f"{where}: {str(text)[:80]!r} is not a valid id (a UUID).") from None
+    canonical = langsmith_wire.canonical_uuid(text)
+    if canonical is None:
+        raise BadRequest(f"{where}: {str(text)[:80]!r} is not a valid id (a UUID).")
+    return canonical
 
 
 def _checked_run(payload: dict[str, Any], where: str) -> dict[str, Any]:
@@ -406,9 +401,18 @@ def _apply(store: Store, folder: Path) -> Apply:
     return apply
 
 
+def attachment_file(config: Mapping[str, Any], digest: str) -> Path:
+    """Where the attachment whose content has the SHA-256 `digest` is stored."""
+    return _file_in(_attachments_dir(config), digest)
+
+
+def _file_in(folder: Path, digest: str) -> Path:
+    return folder / digest[:2] / digest
+
+
 def _save_file(folder: Path, digest: str, content: bytes) -> None:
     """Write an attachment once, atomically: the name is its content's hash."""
-    path = folder / digest[:2] / digest
+    path = _file_in(folder, digest)
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)

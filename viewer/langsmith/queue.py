@@ -28,7 +28,6 @@ __all__ = ["Apply", "Batch", "IngestQueue"]
 
 log = logging.getLogger("viewer.langsmith")
 
-
 @dataclass(slots=True)
 class Batch:
     """What one request asks the store to do, in order."""
