@@ -120,6 +120,17 @@ def test_runs_list_filters_and_reads(http: httpx.Client, traced: list[str]) -> N
     assert http.get(f"{API}/runs/{tree[1]['id']}/tree").json()["runs"] == tree
 
 
+def test_whole_runs_page_as_the_runs_list(http: httpx.Client, traced: list[str]) -> None:
+    params: dict[str, Any] = {"project": "tests", "scope": "all", "limit": 4}
+    rows, whole = (http.get(f"{API}{path}", params=params).json() for path in ("/runs", "/runs/full"))
+    assert [r["id"] for r in whole["runs"]] == [r["id"] for r in rows["runs"]] and whole["next_cursor"] == rows["next_cursor"]
+    assert whole["runs"][0] == http.get(f"{API}/runs/{whole['runs'][0]['id']}").json()
+    rest = http.get(f"{API}/runs/full", params={**params, "cursor": whole["next_cursor"]}).json()
+    assert len(rest["runs"]) == 2 and rest["next_cursor"] is None
+    assert "nowhere" in _error(http.get(f"{API}/runs/full", params={"project": "nowhere"}), 404)
+    assert "filter" in _error(http.get(f"{API}/runs/full", params={"filter": "eq(name"}), 400)
+
+
 def test_cursor_pages_through_every_run_once(http: httpx.Client, traced: list[str]) -> None:
     seen: list[str] = []
     params: dict[str, Any] = {"scope": "all", "limit": 3, "sort": "latency", "direction": "asc"}
@@ -174,6 +185,15 @@ def test_feedback_crud(http: httpx.Client, traced: list[str]) -> None:
     _error(http.delete(f"{API}/feedback/{feedback['id']}"), 404)
 
 
+def test_feedback_of_every_run_pages_by_offset(http: httpx.Client, traced: list[str]) -> None:
+    created = [http.post(f"{API}/feedback", json={"run_id": run_id, "key": key, "score": 1}).json() for run_id in traced for key in ("a", "b")]
+    assert http.get(f"{API}/feedback").json()["feedback"] == created
+    pages = [http.get(f"{API}/feedback", params={"limit": 4, "offset": offset}).json()["feedback"] for offset in (0, 4)]
+    assert pages[0] + pages[1] == created and len(pages[1]) == 2
+    assert http.get(f"{API}/feedback", params={"key": "b", "limit": 2}).json()["feedback"] == created[1::2][:2]
+    assert "limit" in _error(http.get(f"{API}/feedback", params={"limit": 0}), 400)
+
+
 def test_feedback_errors(http: httpx.Client, traced: list[str]) -> None:
     assert "key" in _error(http.post(f"{API}/feedback", json={"run_id": traced[0]}), 400)
     assert "run_id" in _error(http.post(f"{API}/feedback", json={"run_id": "nope", "key": "k"}), 400)
@@ -187,7 +207,6 @@ def test_feedback_errors(http: httpx.Client, traced: list[str]) -> None:
     # A form, which a page on another site could send, is refused before anything is written.
     _error(http.post(f"{API}/feedback", data={"run_id": traced[0], "key": "k"}), 415)
     _error(http.post(f"{API}/feedback", content=json.dumps({"run_id": traced[0], "key": "k"}), headers={"content-type": "text/plain"}), 415)
-    assert "run_id" in _error(http.get(f"{API}/feedback"), 400)
     assert "run_id" in _error(http.get(f"{API}/feedback", params={"run_id": "x"}), 400)
     assert http.get(f"{API}/runs/{traced[0]}/feedback").json()["feedback"] == []
     _error(http.post(f"{API}/feedback", content=b"[" * (5 * 1024 * 1024), headers={"content-type": "application/json"}), 413)

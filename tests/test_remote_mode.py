@@ -555,6 +555,30 @@ def test_client_reads_and_writes_through_the_server(server: Any, monkeypatch: py
         client.create_dataset("team/qa")
 
 
+def test_client_lists_runs_a_page_per_request_and_feedback_without_run_ids(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracer.remote_http import http_client
+
+    _remote(monkeypatch, server.url, project="many")
+    for i in range(120):
+        double(i)
+    _delivered(server)
+    client = tracer.Client()
+    requests: list[str] = []
+    monkeypatch.setattr(http_client(), "event_hooks", {"request": [lambda request: requests.append(request.url.path)], "response": []})
+
+    runs = client.list_runs(project_name="many", limit=100)
+    assert len(runs) == 100 and requests == ["/api/v1/runs/full"]
+    assert runs[0] == client.read_run(runs[0].id) and runs == sorted(runs, key=lambda r: r.start_time, reverse=True)
+    requests.clear()
+    assert [r.id for r in client.list_runs(project_name="many", limit=None, offset=100)] == [r.id for r in client.list_runs(project_name="many", limit=None)][100:]
+    assert len(requests) == 2
+
+    given = [client.create_feedback(run.id, "thumbs" if i % 2 else "note", score=i) for i, run in enumerate(runs[:5])]
+    requests.clear()
+    assert [f.id for f in client.list_feedback()] == [f.id for f in given] and requests == ["/api/v1/feedback"]
+    assert [f.id for f in client.list_feedback(feedback_key=["thumbs"])] == [f.id for f in given[1::2]]
+
+
 def test_client_feedback_on_a_run_still_queued_flushes_first(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     _remote(monkeypatch, server.url)
     with trace("just now") as run:

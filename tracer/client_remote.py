@@ -4,8 +4,7 @@
 Errors read as local mode's: 404 is `tracer.store.NotFound`, 400 a `ValueError`, both with the
 server's message; 401/403 and anything else a `RemoteError` that says what to do (which
 variables hold the API key). Lists the API pages (runs by cursor, examples by offset) are read
-to the end or to `limit`. The runs list holds table rows, not documents, so `list_runs` reads
-each run it returns (one request per run, on a kept-alive connection).
+to the end or to `limit`; `list_runs` reads whole runs a page at a time (`/runs/full`).
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ __all__ = ["RemoteBackend", "RemoteError"]
 _RUNS_PAGE = 200
 _IDS_PER_CALL = 100
 _EXAMPLES_PER_CALL = 1000
+_OFFSET_PAGE = 1000
 #: Reads may scan a large store; writes are small.
 _TIMEOUT = httpx.Timeout(60.0, connect=3.0)
 
@@ -112,14 +112,18 @@ class RemoteBackend:
             for p in found
         ]
 
-    def _rows(self, project_name: str | None, run_type: str | None, text: str | None, status: str | None = None) -> Iterator[dict[str, Any]]:
-        """Rows of the runs list (every run, newest first), page after page."""
-        params: dict[str, Any] = {"scope": "all", "limit": _RUNS_PAGE}
+    def _rows(
+        self, project_name: str | None, run_type: str | None, text: str | None, status: str | None = None, *,
+        path: str = "/runs", page_size: int = _RUNS_PAGE,
+    ) -> Iterator[dict[str, Any]]:
+        """Items of the runs list (every run, newest first), page after page: table rows, or
+        whole runs from `/runs/full`."""
+        params: dict[str, Any] = {"scope": "all", "limit": page_size}
         for name, value in (("project", project_name), ("run_type", run_type), ("status", status), ("filter", text)):
             if value is not None:
                 params[name] = value
         while True:
-            page = self._call("GET", "/runs", params=params)
+            page = self._call("GET", path, params=params)
             yield from page["runs"]
             if not page["next_cursor"]:
                 return
@@ -134,12 +138,11 @@ class RemoteBackend:
         if isinstance(filter, str):
             clauses.append(filter)
         text = clauses[0] if len(clauses) == 1 else f"and({', '.join(clauses)})" if clauses else None
-        rows = self._rows(project_name, run_type, text, status)
         stop = None if limit is None else offset + limit
-        if test is None:  # skipped rows need not be read
-            return [self.read_run(row["id"]) for row in islice(rows, offset, stop)]
-        matching = (run for run in (self.read_run(row["id"]) for row in rows) if test(run))
-        return list(islice(matching, offset, stop))
+        # Without a callable, no page need be larger than the runs wanted.
+        page_size = _RUNS_PAGE if test is not None or stop is None else max(1, min(_RUNS_PAGE, stop))
+        found = (Run.model_validate(run) for run in self._rows(project_name, run_type, text, status, path="/runs/full", page_size=page_size))
+        return list(islice((run for run in found if test is None or test(run)), offset, stop))
 
     def read_run(self, run_id: str | UUID) -> Run:
         return Run.model_validate(self._call("GET", f"/runs/{_segment(run_id)}"))
@@ -160,13 +163,12 @@ class RemoteBackend:
         self._call("DELETE", f"/feedback/{_segment(feedback_id)}")
 
     def list_feedback(self, run_ids: Sequence[str | UUID] | None, feedback_key: Sequence[str] | None) -> list[Feedback]:
-        if run_ids is None:
-            raise ValueError(f"In remote mode ({self.endpoint}) list_feedback needs run_ids: the server lists feedback by run.")
-        found: list[Feedback] = []
-        ids = [str(r) for r in run_ids]
-        for start in range(0, len(ids), _IDS_PER_CALL):
-            params = [("run_id", r) for r in ids[start : start + _IDS_PER_CALL]] + [("key", k) for k in feedback_key or ()]
-            found += [Feedback.model_validate(f) for f in self._call("GET", "/feedback", params=params)["feedback"]]
+        """Every feedback (on every run when `run_ids` is None), oldest first."""
+        keys = [("key", k) for k in feedback_key or ()]
+        ids = [str(r) for r in run_ids or ()]
+        by_run = [[("run_id", r) for r in ids[start : start + _IDS_PER_CALL]] for start in range(0, len(ids), _IDS_PER_CALL)]
+        chunks = [[]] if run_ids is None else by_run
+        found = [Feedback.model_validate(f) for chunk in chunks for f in self._offset_pages("/feedback", chunk + keys, "feedback", None, 0)]
         return sorted(found, key=lambda f: (f.created_at, str(f.id)))
 
     def list_feedback_keys(self) -> list[FeedbackKey]:
@@ -242,13 +244,18 @@ class RemoteBackend:
         return Example.model_validate(self._call("GET", f"/examples/{_segment(example_id)}"))
 
     def list_examples(self, dataset_name: str, split: str | None, limit: int | None, offset: int) -> list[Example]:
-        found: list[Example] = []
+        params = [("split", split)] if split is not None else []
+        return [Example.model_validate(e) for e in self._offset_pages(f"/datasets/{_segment(dataset_name)}/examples", params, "examples", limit, offset)]
+
+    def _offset_pages(self, path: str, params: list[tuple[str, Any]], name: str, limit: int | None, offset: int) -> list[Any]:
+        """The items (`name`) of a list paged by offset, from `offset` to its end or `limit`
+        items; a page shorter than asked is the last."""
+        found: list[Any] = []
         while limit is None or len(found) < limit:
-            page = _EXAMPLES_PER_CALL if limit is None else min(_EXAMPLES_PER_CALL, limit - len(found))
-            params = {"limit": page, "offset": offset + len(found), **({"split": split} if split is not None else {})}
-            batch = self._call("GET", f"/datasets/{_segment(dataset_name)}/examples", params=params)["examples"]
-            found += [Example.model_validate(e) for e in batch]
-            if len(batch) < page:
+            size = _OFFSET_PAGE if limit is None else min(_OFFSET_PAGE, limit - len(found))
+            batch = self._call("GET", path, params=[*params, ("limit", size), ("offset", offset + len(found))])[name]
+            found += batch
+            if len(batch) < size:
                 break
         return found
 

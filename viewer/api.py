@@ -20,6 +20,7 @@ Conventions, the same for every operation:
     GET  /api/v1/projects/<name>
     GET  /api/v1/projects/<name>/feedback?since=&until=&buckets=   feedback per key over time
     GET  /api/v1/runs?project=&filter=&...    a page of runs
+    GET  /api/v1/runs/full?<the list's parameters>   the same page, each run whole
     GET  /api/v1/runs/export?<the list's parameters>&format=jsonl|csv
     GET  /api/v1/runs/<run_id>                the whole run
     GET  /api/v1/runs/<run_id>/tree           its trace's runs, parents before children
@@ -63,6 +64,12 @@ class ProjectList(TypedDict):
 
 class RunList(TypedDict):
     runs: list[browse.RunRow]
+    #: Pass it back as `cursor` for the next page; null on the last page.
+    next_cursor: str | None
+
+
+class WholeRunList(TypedDict):
+    runs: list[Run]
     #: Pass it back as `cursor` for the next page; null on the last page.
     next_cursor: str | None
 
@@ -179,6 +186,14 @@ def list_runs() -> RunList:
     written meanwhile neither repeat nor vanish."""
     page = browse.list_run_rows(get_store(), browse.RunFilter.from_query(request.args))
     return {"runs": page.rows, "next_cursor": page.next_cursor}
+
+
+@route(bp, "GET", "/runs/full", summary="List runs, whole, a page at a time", tag="runs", query=_run_query(), response=WholeRunList, errors=(404,))
+def list_whole_runs() -> WholeRunList:
+    """The page `GET /runs` answers with the same parameters, each run as `GET /runs/{run_id}`
+    answers it: a client that wants documents reads a page in one request, not one per run."""
+    page = browse.list_whole_runs(get_store(), browse.RunFilter.from_query(request.args))
+    return {"runs": page.runs, "next_cursor": page.next_cursor}
 
 
 RUN_FORMAT = Query("format", Literal[export.RUN_FORMATS], "jsonl (the default) or csv.", default="jsonl")

@@ -3,7 +3,7 @@ conventions are in `viewer.api`'s docstring). Request bodies are pydantic models
 unknown fields, so a misspelt field is a 400 naming it rather than silently ignored.
 
     POST   /api/v1/feedback                   feedback on a run (source "api")
-    GET    /api/v1/feedback?run_id=&key=
+    GET    /api/v1/feedback?run_id=&key=&limit=&offset=
     GET|PATCH|DELETE /api/v1/feedback/<id>
     GET    /api/v1/feedback-keys              the configured keys, in order
     PUT|DELETE /api/v1/feedback-keys/<key>   add or replace one; stop offering it
@@ -43,6 +43,8 @@ Split = Annotated[str, Field(min_length=1, max_length=200)]
 JsonObject = dict[str, Any]
 MAX_IDS = 100
 MAX_EXAMPLES = 1000
+#: The largest page of a list read by offset (examples, feedback).
+MAX_PAGE = 1000
 
 
 class _Body(BaseModel):
@@ -159,11 +161,11 @@ class Added(TypedDict):
     added: int
 
 
-RUN_IDS = Query("run_id", Annotated[list[UUID], Field(max_length=MAX_IDS)], "The runs whose feedback to list (repeat it for several).", required=True, many=True)
+RUN_IDS = Query("run_id", Annotated[list[UUID], Field(max_length=MAX_IDS)], "Only feedback on these runs (repeat it for several); default: every run.", many=True)
 KEYS = Query("key", Annotated[list[Name], Field(max_length=MAX_IDS)], "Only feedback with one of these keys.", many=True)
 SPLIT = Query("split", Split, "Only examples of this split.")
-LIMIT = Query("limit", Annotated[int, Field(ge=1, le=MAX_EXAMPLES)], "How many examples at most.", default=100)
-OFFSET = Query("offset", Annotated[int, Field(ge=0, le=2**31)], "How many examples to skip.", default=0)
+LIMIT = Query("limit", Annotated[int, Field(ge=1, le=MAX_PAGE)], "How many at most; a shorter page is the last.", default=100)
+OFFSET = Query("offset", Annotated[int, Field(ge=0, le=2**31)], "How many to skip.", default=0)
 DATASET_FORMAT = Query("format", Literal[export.FORMATS], "jsonl (the default), csv, openai or langsmith.", default="jsonl")
 
 
@@ -177,9 +179,12 @@ def create_feedback(body: FeedbackCreate) -> Feedback:
     return datasets.create_feedback(get_store(), body.run_id, body.key, source="api", **fields)
 
 
-@route(bp, "GET", "/feedback", summary="List the feedback on some runs, oldest first", tag="feedback", query=(RUN_IDS, KEYS), response=FeedbackList)
+@route(bp, "GET", "/feedback", summary="List feedback, oldest first, a page at a time", tag="feedback", query=(RUN_IDS, KEYS, LIMIT, OFFSET), response=FeedbackList)
 def list_feedback() -> FeedbackList:
-    return {"feedback": datasets.list_feedback(get_store(), RUN_IDS.read(), KEYS.read())}
+    """On the runs given, or on every run (LangSmith's `list_feedback` without run ids); pages
+    by `offset` in a total order (creation time, then id), so new feedback only adds pages."""
+    found = datasets.list_feedback(get_store(), RUN_IDS.read(), KEYS.read(), limit=LIMIT.read(), offset=OFFSET.read())
+    return {"feedback": found}
 
 
 @route(bp, "GET", "/feedback/<feedback_id>", summary="Read one feedback", tag="feedback", response=Feedback)

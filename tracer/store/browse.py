@@ -68,6 +68,8 @@ __all__ = [
     "run_detail",
     "matching_run_ids",
     "matching_runs",
+    "WholeRunPage",
+    "list_whole_runs",
     "run_neighbors",
     "run_feedback",
     "log_since",
@@ -455,17 +457,37 @@ def matching_runs(store: Store, f: RunFilter) -> Iterator[Run]:
     """The runs of `matching_run_ids`, whole, read a page at a time."""
     ids = matching_run_ids(store, f)
     while batch := list(islice(ids, _WALK_PAGE)):
-        statement = (
-            select(runs.c.id, runs.c.doc, projects.c.name)
-            .join(projects, projects.c.id == runs.c.project_id)
-            .where(runs.c.id.in_(batch))
-        )
-        try:
-            with read(store) as connection:
-                found = {row.id: Run.from_doc(loads(row.doc), project=row.name) for row in connection.execute(statement)}
-        except SQLAlchemyError as exc:
-            raise failed(exc) from exc
-        yield from (found[run_id] for run_id in batch if run_id in found)
+        yield from _whole_runs(store, batch)
+
+
+@dataclass(frozen=True, slots=True)
+class WholeRunPage:
+    runs: list[Run]
+    #: As `RunPage.next_cursor`: the pages of both are the same.
+    next_cursor: str | None
+
+
+def list_whole_runs(store: Store, f: RunFilter) -> WholeRunPage:
+    """The page of `list_run_rows`, its runs whole: the documents are read in one query for
+    the page, so a client listing runs needs no request per run."""
+    page = list_run_rows(store, f)
+    return WholeRunPage(_whole_runs(store, [row.id for row in page.rows]), page.next_cursor)
+
+
+def _whole_runs(store: Store, ids: Sequence[str]) -> list[Run]:
+    """The runs of `ids` from their documents, in that order, in one query (a run deleted
+    since its id was read is left out)."""
+    statement = (
+        select(runs.c.id, runs.c.doc, projects.c.name)
+        .join(projects, projects.c.id == runs.c.project_id)
+        .where(runs.c.id.in_(list(ids)))
+    )
+    try:
+        with read(store) as connection:
+            found = {row.id: Run.from_doc(loads(row.doc), project=row.name) for row in connection.execute(statement)}
+    except SQLAlchemyError as exc:
+        raise failed(exc) from exc
+    return [found[run_id] for run_id in ids if run_id in found]
 
 
 def run_detail(store: Store, run_id: str | UUID) -> Run:

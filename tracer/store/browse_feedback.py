@@ -43,9 +43,12 @@ def feedback_from_row(row: Any) -> Feedback:
     return Feedback.model_validate(data)
 
 
-def list_feedback(store: Store, run_ids: Sequence[str | UUID] | None = None, keys: Sequence[str] | None = None) -> list[Feedback]:
-    """Feedback on the runs given (every run when None), with one of `keys` when given; oldest first."""
-    statement = select(*feedback.c).order_by(feedback.c.created_at, feedback.c.id)
+def list_feedback(
+    store: Store, run_ids: Sequence[str | UUID] | None = None, keys: Sequence[str] | None = None, *, limit: int | None = None, offset: int = 0
+) -> list[Feedback]:
+    """Feedback on the runs given (every run when None), with one of `keys` when given; oldest
+    first, from `offset` and at most `limit` (the order is total, so pages neither overlap nor skip)."""
+    statement = select(*feedback.c).order_by(feedback.c.created_at, feedback.c.id).limit(limit).offset(offset or None)
     if run_ids is not None:
         statement = statement.where(feedback.c.run_id.in_([canonical_id(r) for r in run_ids]))
     if keys is not None:
