@@ -12,7 +12,6 @@ import random
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -35,7 +34,6 @@ from tracer.integrations import langchain as integration
 from tracer.integrations.langchain import TracerCallbackHandler
 from tracer.messages import HumanMessage, SystemMessage
 from tracer.schemas import Run
-from tracer.store import Store, open_store
 from tracer.store.queries import read_doc
 from viewer import create_app
 from viewer.conversation import reply_text
@@ -71,20 +69,6 @@ def _config(project: str = "lc-app", **extra: Any) -> dict[str, Any]:
     return {"callbacks": [TracerCallbackHandler(project_name=project)], **extra}
 
 
-@pytest.fixture
-def store(isolated_tracer: Path) -> Iterator[Any]:
-    """The store, opened after `tracer.flush()` (so what the test traced is in it)."""
-    opened: list[Store] = []
-
-    def get() -> Store:
-        assert tracer.flush(timeout=10)
-        if not opened:
-            opened.append(open_store(config.get_settings().store_url))
-        return opened[0]
-
-    yield get
-    for s in opened:
-        s.close()
 
 
 @pytest.fixture(autouse=True)

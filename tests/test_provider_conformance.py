@@ -26,7 +26,6 @@ import logging
 import struct
 import time
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,7 +34,6 @@ from uuid import UUID
 
 import pytest
 
-import tracer
 from fakeproviders import (
     AnthropicWire,
     Drop,
@@ -153,26 +151,6 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("tracer.chat_models._http._MAX_BACKOFF", 0.005)
 
 
-@pytest.fixture
-def store(isolated_tracer: Path) -> Iterator[Any]:
-    """The trace store, opened after a flush (call it after the traced calls).
-
-    Call it before asserting: until the flush the writer thread may be importing the store's
-    migrations, and CPython 3.11 can fail with "SystemError: AST constructor recursion depth
-    mismatch" when pytest parses a failing test's source in the main thread meanwhile."""
-    from tracer.store import open_store
-
-    opened: list[Any] = []
-
-    def get() -> Any:
-        assert tracer.flush(timeout=10)
-        if not opened:
-            opened.append(open_store(tracer.get_settings().store_url))
-        return opened[0]
-
-    yield get
-    for s in opened:
-        s.close()
 
 
 # -- shared inputs ---------------------------------------------------------------------------------

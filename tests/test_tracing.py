@@ -20,26 +20,11 @@ from tracer.chat_models.fake import tokenize
 from tracer.messages import HumanMessage, SystemMessage
 from tracer.runnables import RunnableLambda
 from tracer.schemas import Run
-from tracer.store import Store, open_store
 
 MESSAGES = [SystemMessage(content="You're a helpful assistant"), HumanMessage(content="What is the purpose of model regularization?")]
 REPLY = "Regularization prevents overfitting."
 
 
-@pytest.fixture
-def store(isolated_tracer: Path) -> Iterator[Any]:
-    """Opens the store lazily (after the test has traced something), closes it after."""
-    opened: list[Store] = []
-
-    def get() -> Store:
-        assert tracer.flush(timeout=10)
-        if not opened:
-            opened.append(open_store(config.get_settings().store_url))
-        return opened[0]
-
-    yield get
-    for s in opened:
-        s.close()
 
 
 def _runs(get: Any, **filters: Any) -> list[Run]:
