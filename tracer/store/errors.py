@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-__all__ = ["StoreError", "NotFound"]
+__all__ = ["StoreError", "NotFound", "reason"]
 
 
 class StoreError(Exception):
@@ -15,3 +15,11 @@ class StoreError(Exception):
 
 class NotFound(StoreError, LookupError):
     """The record asked for is not in the store."""
+
+
+def reason(exc: BaseException) -> str:
+    """What the database said, as one line: the driver's own message (SQLAlchemy wraps it with
+    the statement and a link; PostgreSQL's drivers add hint lines)."""
+    inner = getattr(exc, "orig", None) or exc
+    lines = str(inner).strip().splitlines()
+    return lines[0].strip() if lines else type(inner).__name__

@@ -24,7 +24,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
 from .engine import describe, is_memory, migration_engine, parse_url, sqlite_path
-from .errors import StoreError
+from .errors import StoreError, reason
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -132,7 +132,7 @@ def upgrade_engine(engine: Engine, url: URL) -> str:
     except StoreError:
         raise
     except (SQLAlchemyError, CommandError, OSError) as exc:
-        raise StoreError(f"Could not upgrade the store at {describe(url)}: {exc}") from exc
+        raise StoreError(f"Could not upgrade the store at {describe(url)}: {reason(exc)}") from exc
 
 
 def upgrade(url: str | URL, *, busy_timeout: float = 30.0) -> str:
@@ -164,7 +164,7 @@ def current_revision(url: str | URL) -> str | None:
         with engine.connect() as connection:
             return _read_revision(connection)
     except SQLAlchemyError as exc:
-        raise StoreError(f"Could not read the schema revision of {describe(parsed)}: {exc}") from exc
+        raise StoreError(f"Could not read the schema revision of {describe(parsed)}: {reason(exc)}") from exc
     finally:
         engine.dispose()
 
@@ -182,7 +182,7 @@ def ensure_at_head(reader: Engine, upgrader: Engine, url: URL, *, auto_upgrade: 
         with reader.connect() as connection:
             current = _read_revision(connection)
     except SQLAlchemyError as exc:
-        raise StoreError(f"Could not open the store at {describe(url)}: {exc}") from exc
+        raise StoreError(f"Could not open the store at {describe(url)}: {reason(exc)}") from exc
     if current == HEAD_REVISION:
         return
     head = head_revision()
