@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
+from sqlalchemy.engine import make_url
 
 from tracer.store import StoreError, current_revision, migrate, open_store, tables, upgrade
 from tracer.store.search import include_name
@@ -234,3 +239,68 @@ def test_the_known_head_is_alembics_head() -> None:
     from tracer.store.migrate import HEAD_REVISION, head_revision
 
     assert HEAD_REVISION == head_revision()
+
+
+# -- PostgreSQL (the server of conftest.py; skipped only when it cannot be reached) -------------
+
+
+def _tracer(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tracer.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TRACER_DATABASE_URL": url},
+        timeout=120,
+    )
+
+
+def test_postgresql_tracer_db_upgrade_then_current_report_the_head(pg_databases: Callable[[], str]) -> None:
+    url = pg_databases()
+    shown = make_url(url).render_as_string(hide_password=True)
+    before = _tracer("db", "current", url=url)
+    assert before.returncode == 0, before.stderr
+    assert "has no schema yet" in before.stdout
+    with pytest.raises(StoreError, match="tracer db upgrade"):
+        open_store(url)  # A shared database is upgraded on purpose, never when opened.
+
+    for _ in range(2):  # Again: nothing to do.
+        upgraded = _tracer("db", "upgrade", url=url)
+        assert upgraded.returncode == 0, upgraded.stderr
+        assert upgraded.stdout.strip() == f"The store at {shown} is at revision 0003 (the newest)."
+    current = _tracer("db", "current", url=url)
+    assert current.returncode == 0, current.stderr
+    assert current.stdout.strip() == f"The store at {shown} is at revision 0003 (the newest)."
+    assert current_revision(url) == migrate.head_revision() == "0003"
+    with open_store(url) as store:
+        assert store.count_runs() == 0
+
+
+def test_postgresql_upgraded_database_matches_tables_and_downgrades(pg_databases: Callable[[], str]) -> None:
+    url = pg_databases()
+    assert upgrade(url) == migrate.head_revision()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"include_name": include_name})
+            diff = compare_metadata(context, tables.metadata)
+            inspector = inspect(connection)
+            names = set(inspector.get_table_names())
+            log_key = inspector.get_pk_constraint("run_log")["constrained_columns"]
+            run_columns = [column["name"] for column in inspector.get_columns("runs")]
+    finally:
+        engine.dispose()
+    assert diff == []
+    assert names == {"alembic_version", "projects", "runs", "run_log", "feedback", "feedback_keys", "datasets", "examples"}
+    assert log_key == ["pos"] and run_columns == RUN_COLUMNS
+
+    config = Config()
+    config.set_main_option("script_location", str(migrate.script_location()))
+    config.set_main_option("sqlalchemy.url", url)
+    command.downgrade(config, "base")
+    engine = create_engine(url)
+    try:
+        assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+    finally:
+        engine.dispose()
+    assert current_revision(url) is None
+    assert upgrade(url) == "0003"  # And up again.

@@ -1,9 +1,8 @@
-"""LangSmith ops and feedback into a real SQLite store (`tracer.store.ingest`)."""
+"""LangSmith ops and feedback into a real store (SQLite and PostgreSQL) (`tracer.store.ingest`)."""
 
 from __future__ import annotations
 
 import multiprocessing
-import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from tracer import datasets
 from tracer._ids import uuid7
@@ -22,10 +22,20 @@ from tracer.store.queries import read_doc
 T = [f"2026-11-25T16:27:49.{n:06d}+00:00" for n in range(0, 100_000, 10_000)]
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with open_store(f"sqlite:///{tmp_path / 'traces.db'}") as opened:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The same tests on a SQLite file and on the PostgreSQL server (see conftest.py)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'traces.db'}"
+    else:
+        url = request.getfixturevalue("pg_store_url")
+    with open_store(url) as opened:
         yield opened
+
+
+def _url(store: Store) -> str:
+    """The store's URL for another connection (with its password, if any)."""
+    return store.engines.url.render_as_string(hide_password=False)
 
 
 def _post(run_id: str, **fields: Any) -> dict[str, Any]:
@@ -64,11 +74,9 @@ def _patch(run_id: str, **fields: Any) -> dict[str, Any]:
 
 
 def _log_seqs(store: Store, run_id: str) -> list[int]:
-    connection = sqlite3.connect(str(store.engines.url.database))
-    try:
-        return [seq for (seq,) in connection.execute("SELECT seq FROM run_log WHERE run_id = ? ORDER BY seq", (run_id,))]
-    finally:
-        connection.close()
+    with store.engines.reader.connect() as connection:
+        rows = connection.execute(text("SELECT seq FROM run_log WHERE run_id = :id ORDER BY seq"), {"id": run_id})
+        return [seq for (seq,) in rows]
 
 
 def _check_consistent(store: Store, run_id: str) -> dict[str, Any]:
@@ -146,7 +154,7 @@ def _many_patches(url: str, run_id: str, who: str, count: int) -> None:
 def test_concurrent_upserts_lose_no_op(store: Store, how: str) -> None:
     run_id = str(uuid7())
     ingest.upsert_runs(store, [_post(run_id)])
-    url = f"sqlite:///{store.engines.url.database}"
+    url = _url(store)
     if how == "threads":
         workers: list[Any] = [threading.Thread(target=_many_patches, args=(url, run_id, who, 20)) for who in "ab"]
     else:

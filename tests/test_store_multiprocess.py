@@ -1,19 +1,22 @@
-"""Four processes open the same brand-new SQLite file at the same moment and all write to it.
+"""Four processes open the same brand-new store at the same moment and all write to it.
 
 This is the embedded default at work: several traced programs start together, the first one
 creates the schema inside a locked transaction, the others wait and find it done, and every
-batch of every process lands exactly once.
+batch of every process lands exactly once. The same on a brand-new PostgreSQL database, whose
+upgrade is serialized by an advisory lock (the workers open it with `auto_upgrade=True`).
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import sqlite3
 import traceback
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+
+import pytest
+from sqlalchemy import create_engine, pool, text
 
 from tracer.store import RunChange, open_store
 
@@ -98,7 +101,7 @@ def _changes(process: int, start: int, stop: int) -> list[RunChange]:
 def _worker(url: str, process: int, barrier: Any, errors: Any) -> None:
     try:
         barrier.wait(timeout=60)
-        store = open_store(url)
+        store = open_store(url, auto_upgrade=True)
         try:
             for start in range(0, RUNS_PER_PROCESS + BATCH, BATCH):
                 # The last, empty range only ends the runs the batch before left running.
@@ -109,9 +112,14 @@ def _worker(url: str, process: int, barrier: Any, errors: Any) -> None:
         errors.put(f"process {process}: {traceback.format_exc()}")
 
 
-def test_four_processes_open_and_write_a_new_file_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "new" / "traces.db"
-    url = f"sqlite:///{path}"
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_four_processes_open_and_write_a_new_file_at_once(
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str
+) -> None:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'new' / 'traces.db'}"
+    else:
+        url = request.getfixturevalue("pg_databases")()  # A brand-new, empty database.
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(PROCESSES)
     errors = context.Queue()
@@ -126,15 +134,16 @@ def test_four_processes_open_and_write_a_new_file_at_once(tmp_path: Path) -> Non
     assert problems == []
     assert [worker.exitcode for worker in workers] == [0] * PROCESSES
 
-    connection = sqlite3.connect(path)
+    engine = create_engine(url, poolclass=pool.NullPool)
     try:
-        ids = [run_id for (run_id,) in connection.execute("SELECT id FROM runs")]
-        projects = sorted(name for (name,) in connection.execute("SELECT name FROM projects"))
-        running = connection.execute("SELECT count(*) FROM runs WHERE status != 'success'").fetchone()[0]
-        logged = connection.execute("SELECT count(*) FROM run_log").fetchone()[0]
-        version = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+        with engine.connect() as connection:
+            ids = [run_id for (run_id,) in connection.execute(text("SELECT id FROM runs"))]
+            projects = sorted(name for (name,) in connection.execute(text("SELECT name FROM projects")))
+            running = connection.execute(text("SELECT count(*) FROM runs WHERE status != 'success'")).scalar()
+            logged = connection.execute(text("SELECT count(*) FROM run_log")).scalar()
+            version = [tuple(row) for row in connection.execute(text("SELECT version_num FROM alembic_version"))]
     finally:
-        connection.close()
+        engine.dispose()
     expected = {_run_id(p, i) for p in range(PROCESSES) for i in range(RUNS_PER_PROCESS)}
     assert len(ids) == len(expected) and set(ids) == expected  # Every run, exactly once.
     assert projects == ["process-0", "process-1", "process-2", "process-3", "shared"]

@@ -283,7 +283,7 @@ class _Sql:
         if isinstance(value, bool):
             name = "true" if value else "false"
             if self.postgres:
-                return and_(kind == "boolean", text_ == name)
+                return and_(func.coalesce(kind, "") == "boolean", func.coalesce(text_, "") == name)
             return func.coalesce(kind, "") == name
         if isinstance(value, str):
             return and_(func.coalesce(kind, "").in_(types["text"]), func.coalesce(text_, "") == value)

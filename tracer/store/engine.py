@@ -87,8 +87,8 @@ def is_memory(url: URL) -> bool:
 
 
 def sqlite_path(url: URL) -> Path | None:
-    """The file of a SQLite URL (None for an in-memory one)."""
-    if is_memory(url):
+    """The file of a SQLite URL (None for an in-memory one, and for any other database)."""
+    if not is_sqlite(url) or is_memory(url):
         return None
     database = url.database or ""
     if database.startswith("file:"):

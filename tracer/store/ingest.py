@@ -11,6 +11,9 @@ is validated before the transaction starts: a malformed one raises `PayloadError
 Another process may write the same run at the same time. On SQLite the transaction holds the
 write lock from its first statement, so that cannot interleave; on PostgreSQL both may read the
 same `seq`, and the loser's unique-key conflict makes it read again and retry: no op is lost.
+So that two writers of one run do not keep colliding (each retry racing the other's next
+write), a PostgreSQL transaction first takes a transaction-scoped advisory lock per run it
+reads, in one order: writers of the same run queue up, writers of other runs go on.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 
 from .._json import loads
 from ..datasets import check_feedback, create_feedback
@@ -66,8 +69,23 @@ def upsert_docs(store: Store, updates: Sequence[dict[str, Any]]) -> int:
     return len(ids)
 
 
+#: Any constant: the first key of the runs' advisory locks (the second is a hash of the id).
+_PG_RUN_LOCKS = 0x7472
+
+
+# Locks in the order of their keys, so two transactions locking overlapping runs cannot deadlock.
+_PG_LOCK_RUNS = text(
+    "SELECT pg_advisory_xact_lock(:space, k) FROM ("
+    "SELECT DISTINCT hashtext(id) AS k FROM unnest(CAST(:ids AS text[])) AS id ORDER BY k"
+    ") AS run_keys"
+).bindparams(space=_PG_RUN_LOCKS)
+
+
 def _stored(connection: Connection, ids: list[str]) -> dict[str, tuple[dict[str, Any], int]]:
-    """Document and last `seq` of each stored run among `ids`, in one query."""
+    """Document and last `seq` of each stored run among `ids`, in one query (on PostgreSQL,
+    after locking them: see the module's docstring)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(_PG_LOCK_RUNS, {"ids": sorted(ids)})
     last_seq = select(func.max(run_log.c.seq)).where(run_log.c.run_id == runs.c.id).scalar_subquery()
     rows = connection.execute(select(runs.c.id, runs.c.doc, last_seq).where(runs.c.id.in_(ids)))
     return {run_id: (loads(doc), -1 if seq is None else seq) for run_id, doc, seq in rows}

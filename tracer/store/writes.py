@@ -329,5 +329,6 @@ def _has_search(engine: Engine) -> bool:
 
 
 def _is_locked(exc: OperationalError) -> bool:
+    """SQLite's lock waits that timed out; PostgreSQL's deadlocks and serialization failures."""
     message = str(exc.orig).lower()
-    return "locked" in message or "busy" in message
+    return any(word in message for word in ("locked", "busy", "deadlock detected", "could not serialize"))
