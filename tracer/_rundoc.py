@@ -50,6 +50,8 @@ class Start(NamedTuple):
     metadata: dict[str, Any]
     invocation_params: dict[str, Any] | None
     reference_example_id: UUID | None = None
+    #: A trace root's OpenTelemetry capture (`tracer.otel.capture`): None when no SDK is set.
+    otel: Any = None
 
 
 class Tokens(NamedTuple):
@@ -251,6 +253,8 @@ class RunBuilder:
         self._touched: dict[UUID, _Run] = {}
         self._done: list[UUID] = []
         self._runtime = runtime_info()
+        #: The runs' OpenTelemetry spans, made once a root arrives with an SDK configured.
+        self._spans: Any = None
         #: Events for runs this builder never saw start (their start was dropped).
         self.orphans = 0
 
@@ -336,6 +340,12 @@ class RunBuilder:
             "cost": None,
             "reference_example_id": str(e.reference_example_id) if e.reference_example_id else None,
         }
+        if e.otel is not None or self._spans:
+            if self._spans is None:
+                from .otel import Spans
+
+                self._spans = Spans()
+            self._spans.start(e, doc)
         # The op holds its own copy of the one list that later ops append to.
         run = _Run(doc, [{"op": "replace", "path": "", "value": {**doc, "events": list(doc["events"])}}])
         self._open[e.run_id] = run
@@ -372,12 +382,16 @@ class RunBuilder:
                 price = cost(run.doc["extra"]["invocation_params"].get("provider"), run.doc["model_name"], usage)
                 if price is not None:
                     self._replace(run, "cost", price)
+        if self._spans:
+            self._spans.end(e.run_id, run.doc, outputs, e.time)
         run.done = True
         self._done.append(e.run_id)
 
     def _fail(self, run: _Run, e: Fail) -> None:
         self._replace(run, "error", format_error(e.error))
         self._finish(run, e.time, "error", None)
+        if self._spans:
+            self._spans.fail(e.run_id, e.error, e.time)
         run.done = True
         self._done.append(e.run_id)
 

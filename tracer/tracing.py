@@ -30,6 +30,7 @@ from . import callbacks as _callbacks
 from . import config as _config
 from ._rundoc import End, Fail, Start, Tokens
 from ._writer import Writer, flush_all, writer_for
+from .otel import capture as _otel_capture
 from .callbacks import BaseCallbackHandler, RunManager, astream_in_run, start_run, stream_in_run
 
 __all__ = ["Tracer", "traceable", "trace", "tracing_enabled", "flush", "RunHandle"]
@@ -141,10 +142,11 @@ class Tracer(BaseCallbackHandler):
         state = self._begin(run_id, parent_run_id)
         if state.writer is None:
             return
+        root = state.trace_id == run_id
         state.writer.submit(
             Start(
                 run_id,
-                parent_run_id if state.trace_id != run_id else None,
+                None if root else parent_run_id,
                 state.trace_id,
                 state.project,
                 name or run_type,
@@ -154,6 +156,9 @@ class Tracer(BaseCallbackHandler):
                 tags or [],
                 metadata or {},
                 invocation_params,
+                None,
+                # A root keeps the OpenTelemetry provider and active span, when an SDK is set.
+                _otel_capture() if root else None,
             )
         )
 
