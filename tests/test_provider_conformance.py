@@ -381,13 +381,15 @@ async def test_astream_chunks_arrive_one_by_one(provider: Provider) -> None:
 
 
 def test_stream_with_delays_between_events(provider: Provider) -> None:
-    provider.server.script(Reply(list(PIECES), delay=0.01))
+    """Chunks reach the caller as the server sends them, not all at the end: the pauses between
+    events show between arrivals (half of them suffices: a loaded machine delays the first)."""
+    provider.server.script(Reply(list(PIECES), delay=0.05))
     arrivals = []
     for chunk in provider.model().stream("Tell me"):
         if chunk.content:
             arrivals.append(time.monotonic())
     assert len(arrivals) == len(PIECES)
-    assert arrivals[-1] - arrivals[0] >= 0.01 * (len(PIECES) - 1) * 0.8
+    assert arrivals[-1] - arrivals[0] >= 0.05 * (len(PIECES) - 1) * 0.5
 
 
 def test_astream_log(provider: Provider) -> None:
