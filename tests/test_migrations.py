@@ -138,9 +138,8 @@ def test_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
         upgrade(_url(path))
 
 
-def test_downgrade_to_base_removes_every_table(tmp_path: Path) -> None:
-    url = _url(tmp_path / "down.db")
-    upgrade(url)
+def _assert_downgrades_to_base(url: str) -> None:
+    """Alembic's downgrade to base leaves only its own version table, and no revision."""
     config = Config()
     config.set_main_option("script_location", str(migrate.script_location()))
     config.set_main_option("sqlalchemy.url", url)
@@ -151,6 +150,12 @@ def test_downgrade_to_base_removes_every_table(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert current_revision(url) is None
+
+
+def test_downgrade_to_base_removes_every_table(tmp_path: Path) -> None:
+    url = _url(tmp_path / "down.db")
+    upgrade(url)
+    _assert_downgrades_to_base(url)
 
 
 def test_scripts_render_postgresql_ddl(capsys: pytest.CaptureFixture[str]) -> None:
@@ -293,14 +298,5 @@ def test_postgresql_upgraded_database_matches_tables_and_downgrades(pg_databases
     assert names == {"alembic_version", "projects", "runs", "run_log", "feedback", "feedback_keys", "datasets", "examples"}
     assert log_key == ["pos"] and run_columns == RUN_COLUMNS
 
-    config = Config()
-    config.set_main_option("script_location", str(migrate.script_location()))
-    config.set_main_option("sqlalchemy.url", url)
-    command.downgrade(config, "base")
-    engine = create_engine(url)
-    try:
-        assert set(inspect(engine).get_table_names()) == {"alembic_version"}
-    finally:
-        engine.dispose()
-    assert current_revision(url) is None
+    _assert_downgrades_to_base(url)
     assert upgrade(url) == "0003"  # And up again.
