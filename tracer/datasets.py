@@ -173,16 +173,21 @@ def create_feedback(
     return read_feedback(store, row["id"])
 
 
-def read_feedback(store: Store, feedback_id: str | UUID) -> Feedback:
-    key = canonical_id(feedback_id, "feedback")
+def _row(store: Store, table: Any, record_id: str | UUID, what: str) -> Any:
+    """The row of `table` with this id (`what`: "feedback", "example"), or `NotFound`."""
+    key = canonical_id(record_id, what)
     try:
         with store.engines.reader.connect() as connection:
-            row = connection.execute(select(*feedback.c).where(feedback.c.id == key)).first()
+            row = connection.execute(select(*table.c).where(table.c.id == key)).first()
     except SQLAlchemyError as exc:
-        raise _failed(exc, "read feedback") from exc
+        raise _failed(exc, f"read the {what}") from exc
     if row is None:
-        raise NotFound(f"No feedback with id {key} in the store.")
-    return feedback_from_row(row)
+        raise NotFound(f"No {what} with id {key} in the store.")
+    return row
+
+
+def read_feedback(store: Store, feedback_id: str | UUID) -> Feedback:
+    return feedback_from_row(_row(store, feedback, feedback_id, "feedback"))
 
 
 def update_feedback(
@@ -463,15 +468,7 @@ def update_example(
 
 def read_example(store: Store, example_id: str | UUID) -> Example:
     """One example, or `NotFound`."""
-    key = canonical_id(example_id, "example")
-    try:
-        with store.engines.reader.connect() as connection:
-            row = connection.execute(select(*examples.c).where(examples.c.id == key)).first()
-    except SQLAlchemyError as exc:
-        raise _failed(exc, "read the example") from exc
-    if row is None:
-        raise NotFound(f"No example with id {key} in the store.")
-    return _example(row)
+    return _example(_row(store, examples, example_id, "example"))
 
 
 def delete_example(store: Store, example_id: str | UUID) -> None:
